@@ -1,0 +1,72 @@
+// Content digests ("sha256:<64 hex>") and a streaming hasher.
+//
+// A Digest is always valid once constructed (use Digest::Parse); its text form is canonical
+// (lower-case hex), so it is safe to put in storage paths. DigestHasher computes a digest
+// incrementally while bytes stream through, so no blob is ever held in memory to be hashed.
+// Digest is a value type; a DigestHasher belongs to one thread at a time.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "regfs/core/status.h"
+
+namespace regfs {
+
+class Digest {
+ public:
+  // Parses "<algorithm>:<hex>". Supported algorithms: sha256 (64 hex) and sha512 (128 hex).
+  // Fails with InvalidArgument / kDigestInvalid on anything else, upper-case hex included.
+  static Result<Digest> Parse(std::string_view text);
+  // Computes the sha256 digest of a small in-memory buffer (manifests, link contents).
+  static Digest Sha256Of(std::string_view bytes);
+
+  const std::string& algorithm() const { return algorithm_; }
+  const std::string& hex() const { return hex_; }
+  std::string ToString() const { return algorithm_ + ":" + hex_; }
+
+  friend bool operator==(const Digest& a, const Digest& b) {
+    return a.algorithm_ == b.algorithm_ && a.hex_ == b.hex_;
+  }
+  friend bool operator<(const Digest& a, const Digest& b) {
+    return a.algorithm_ != b.algorithm_ ? a.algorithm_ < b.algorithm_ : a.hex_ < b.hex_;
+  }
+
+ private:
+  Digest(std::string algorithm, std::string hex)
+      : algorithm_(std::move(algorithm)), hex_(std::move(hex)) {}
+  std::string algorithm_;
+  std::string hex_;
+};
+
+// Incremental hashing with OpenSSL. Copyable state lets an upload keep a hasher between
+// chunks and hand a snapshot to whoever finishes it.
+class DigestHasher {
+ public:
+  // REQUIRES: algorithm is "sha256" or "sha512" (as validated by Digest::Parse).
+  explicit DigestHasher(const std::string& algorithm = "sha256");
+  ~DigestHasher();
+  DigestHasher(const DigestHasher& other);
+  DigestHasher& operator=(const DigestHasher& other);
+  DigestHasher(DigestHasher&&) noexcept;
+  DigestHasher& operator=(DigestHasher&&) noexcept;
+
+  void Update(const void* data, size_t size);
+  // Returns the digest of everything fed so far; the hasher can keep going afterwards.
+  Digest Current() const;
+  uint64_t bytes_hashed() const { return bytes_; }
+  const std::string& algorithm() const { return algorithm_; }
+
+ private:
+  struct Ctx;
+  std::unique_ptr<Ctx> ctx_;
+  std::string algorithm_;
+  uint64_t bytes_ = 0;
+};
+
+// True when a and b are equal, taking time independent of where they differ.
+bool ConstantTimeEquals(std::string_view a, std::string_view b);
+
+}  // namespace regfs

@@ -1,0 +1,164 @@
+// Registry: repositories, tags, manifests, blobs and uploads over a StorageDriver.
+//
+// This is the only API the front ends (regfs-httpd, regfs-fused) use. It stores data in
+// exactly the on-disk layout of CNCF Distribution (registry:2), so a data directory can be
+// shared with it in both directions.
+//
+// Consistency: every change others can see lands atomically (PutContent / Move), in an order
+// that keeps the repository valid at every instant: blob bytes before the links to them,
+// a manifest before the tags that point at it. A crash at any point leaves, at worst,
+// unreferenced bytes and an upload that can be resumed or restarted.
+//
+// Upload state lives in storage, not in this process: any process sharing the storage can
+// continue an upload another one started. An in-memory cache of hash states only saves
+// rehashing the bytes received so far.
+//
+// Thread safety: all methods may be called concurrently.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <istream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "regfs/core/digest.h"
+#include "regfs/core/manifest.h"
+#include "regfs/core/status.h"
+#include "regfs/core/storage_driver.h"
+
+namespace regfs {
+
+// One committed change, as delivered to ChangeListeners (the seam for notifications, the
+// FUSE mount's cache invalidation, and metrics).
+struct ChangeEvent {
+  enum class Kind { kBlobLinked, kBlobUnlinked, kManifestPut, kManifestDeleted, kTagSet, kTagDeleted };
+  Kind kind;
+  std::string repository;
+  std::optional<Digest> digest;
+  std::string tag;
+  std::string media_type;
+  uint64_t size = 0;
+  std::string from_repository;  // for a blob linked by cross-repository mount
+};
+
+class ChangeListener {
+ public:
+  virtual ~ChangeListener() = default;
+  // Called after the change is durable, on the thread that made it. Must not block long and
+  // must not call back into the Registry while holding its own locks.
+  virtual void OnChange(const ChangeEvent& event) = 0;
+};
+
+struct RegistryOptions {
+  std::shared_ptr<StorageDriver> driver;  // REQUIRED
+  bool delete_enabled = false;            // storage.delete.enabled
+  bool read_only = false;                 // storage.maintenance.readonly.enabled
+  // fsync blob bytes before linking them and link files before renaming them into place.
+  bool durable_writes = true;
+  std::vector<std::shared_ptr<ChangeListener>> listeners;
+};
+
+struct BlobInfo {
+  Digest digest;
+  uint64_t size;
+};
+
+struct UploadInfo {
+  std::string id;
+  uint64_t size = 0;  // bytes received so far
+  std::chrono::system_clock::time_point started_at;
+};
+
+struct ManifestInfo {
+  Digest digest;
+  std::string media_type;
+  uint64_t size = 0;
+};
+
+struct Manifest {
+  ManifestInfo info;
+  std::string bytes;
+};
+
+struct PutManifestResult {
+  Digest digest;
+  std::optional<Digest> subject;
+};
+
+struct Page {
+  std::vector<std::string> entries;
+  bool more = false;  // entries were cut at the requested count
+};
+
+// An open blob ready to be streamed. Holds the storage reader.
+struct BlobStream {
+  BlobInfo info;
+  std::unique_ptr<FileReader> reader;
+};
+
+class Registry {
+ public:
+  // Checks that the storage is usable (writable unless read-only).
+  static Result<std::unique_ptr<Registry>> Open(RegistryOptions options);
+  virtual ~Registry() = default;
+
+  virtual bool delete_enabled() const = 0;
+  virtual bool read_only() const = 0;
+
+  // ---- blobs (all require a valid repository name; NotFound/kBlobUnknown when the blob is
+  // not linked to that repository)
+  virtual Result<BlobInfo> StatBlob(const std::string& repo, const Digest& digest) = 0;
+  virtual Result<BlobStream> OpenBlob(const std::string& repo, const Digest& digest,
+                                      uint64_t offset) = 0;
+  // Unlinks the blob from the repository (bytes stay until garbage collection).
+  virtual Status DeleteBlob(const std::string& repo, const Digest& digest) = 0;
+  // Links a blob of repository `from` into `repo` without copying. NotFound when `from`
+  // does not have it (the caller then falls back to an upload).
+  virtual Result<BlobInfo> MountBlob(const std::string& repo, const std::string& from,
+                                     const Digest& digest) = 0;
+
+  // ---- uploads
+  virtual Result<UploadInfo> StartUpload(const std::string& repo) = 0;
+  virtual Result<UploadInfo> StatUpload(const std::string& repo, const std::string& id) = 0;
+  // Appends the stream's bytes (until EOF) to the upload. With `expected_offset`, fails with
+  // OutOfRange / kRangeInvalid unless it equals the upload's current size. Returns the new
+  // state. On a read error midway the bytes received so far stay appended.
+  virtual Result<UploadInfo> AppendUpload(const std::string& repo, const std::string& id,
+                                          std::istream& body,
+                                          std::optional<uint64_t> expected_offset) = 0;
+  // Verifies the upload's bytes hash to `digest` and makes them the blob, linked to `repo`.
+  // A mismatch is InvalidArgument / kDigestInvalid and removes the upload (nothing of it
+  // stays visible). NotFound / kBlobUploadUnknown for an unknown id.
+  virtual Result<BlobInfo> CommitUpload(const std::string& repo, const std::string& id,
+                                        const Digest& digest) = 0;
+  virtual Status CancelUpload(const std::string& repo, const std::string& id) = 0;
+
+  // ---- manifests. `reference` is a tag or a digest string.
+  virtual Result<ManifestInfo> StatManifest(const std::string& repo,
+                                            const std::string& reference) = 0;
+  virtual Result<Manifest> GetManifest(const std::string& repo, const std::string& reference) = 0;
+  // Validates and stores a manifest; with a tag reference also points the tag at it.
+  virtual Result<PutManifestResult> PutManifest(const std::string& repo,
+                                                const std::string& reference,
+                                                const std::string& content_type,
+                                                const std::string& bytes) = 0;
+  // By digest: removes the manifest from the repository and every tag pointing at it.
+  // By tag: removes only the tag.
+  virtual Status DeleteManifest(const std::string& repo, const std::string& reference) = 0;
+
+  // ---- listings, sorted lexically; `last` (exclusive) and `limit` paginate.
+  virtual Result<Page> ListTags(const std::string& repo, const std::string& last,
+                                size_t limit) = 0;
+  virtual Result<Page> ListRepositories(const std::string& last, size_t limit) = 0;
+  // Descriptors of the repository's manifests whose subject is `subject`, optionally only
+  // those of one artifact type.
+  virtual Result<std::vector<Descriptor>> ListReferrers(const std::string& repo,
+                                                        const Digest& subject,
+                                                        const std::string& artifact_type) = 0;
+};
+
+}  // namespace regfs

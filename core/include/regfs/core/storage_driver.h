@@ -1,0 +1,106 @@
+// StorageDriver: the one seam between the registry model and where bytes live.
+//
+// Paths are driver-relative, "/"-separated, with no leading "/" and no "." or ".." components
+// (callers build them from validated names and digests; drivers still refuse bad ones).
+// The registry stores everything through these few operations, so a driver for an object
+// store (no rename, no append) can implement them with copy and multipart writes.
+//
+// Thread safety: every method may be called concurrently from many threads. Readers and
+// writers returned by a driver belong to one thread at a time.
+//
+// Errors: a missing path is always NotFound; other failures are IOError (or what fits).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "regfs/core/status.h"
+
+namespace regfs {
+
+struct FileInfo {
+  uint64_t size = 0;
+  bool is_directory = false;
+  std::chrono::system_clock::time_point modified;
+};
+
+// Optional mechanisms a driver offers. Callers ask, they never cast.
+struct DriverCapabilities {
+  // FileReader::fd() returns a readable file descriptor positioned anywhere (use pread or
+  // sendfile with an explicit offset). Lets front ends send blobs without copying them.
+  bool fd_backed_reads = false;
+  // Move() is an atomic rename; otherwise it is copy-then-delete.
+  bool atomic_move = false;
+};
+
+class FileReader {
+ public:
+  virtual ~FileReader() = default;
+  // Reads up to `size` bytes at the current position. Returns 0 at end of file.
+  virtual Result<size_t> Read(char* buffer, size_t size) = 0;
+  // Total size of the file when it was opened.
+  virtual uint64_t size() const = 0;
+  // A file descriptor for zero-copy sends, or -1. Valid while this reader lives.
+  virtual int fd() const { return -1; }
+};
+
+class FileWriter {
+ public:
+  virtual ~FileWriter() = default;
+  // Appends bytes. On failure the file may hold a prefix of them; callers re-check size().
+  virtual Status Write(const char* data, size_t size) = 0;
+  // Bytes in the file, including those written before this writer was opened (append mode).
+  virtual uint64_t size() const = 0;
+  // Makes everything written durable (fsync). The writer stays usable.
+  virtual Status Commit() = 0;
+};
+
+class StorageDriver {
+ public:
+  virtual ~StorageDriver() = default;
+
+  virtual DriverCapabilities capabilities() const = 0;
+  // A short name for logs, e.g. "filesystem:/var/lib/registry".
+  virtual std::string Describe() const = 0;
+
+  virtual Result<FileInfo> Stat(std::string_view path) = 0;
+
+  // Whole small objects (links, manifests). Fails with ResourceExhausted when the object is
+  // larger than max_size, so a corrupt or hostile file cannot exhaust memory.
+  virtual Result<std::string> GetContent(std::string_view path, size_t max_size) = 0;
+  // Replaces the object atomically: a reader sees the old content or the new, never a part.
+  // With `durable`, the new content is on stable storage before this returns.
+  virtual Status PutContent(std::string_view path, std::string_view content, bool durable) = 0;
+
+  // Opens for reading at `offset`. NotFound if missing; a directory is NotFound too.
+  virtual Result<std::unique_ptr<FileReader>> OpenReader(std::string_view path,
+                                                         uint64_t offset) = 0;
+  // Opens for writing, creating parents. With `append` the existing content is kept and
+  // writes go to its end; without, the file is truncated.
+  virtual Result<std::unique_ptr<FileWriter>> OpenWriter(std::string_view path, bool append) = 0;
+
+  // Names (not paths) of the direct children of a directory, in no particular order.
+  // NotFound when the directory does not exist.
+  virtual Result<std::vector<std::string>> List(std::string_view path) = 0;
+
+  // Moves a file, replacing `to` if it exists. Readers see either the old or the new object.
+  virtual Status Move(std::string_view from, std::string_view to) = 0;
+
+  // Deletes a file or a whole directory tree. NotFound if nothing was there.
+  virtual Status Delete(std::string_view path) = 0;
+};
+
+// The local POSIX filesystem below `root` (created if missing). Fails if root can't be
+// created or written.
+Result<std::shared_ptr<StorageDriver>> NewFilesystemDriver(const std::string& root);
+// Everything in process memory; for tests and throwaway registries.
+std::shared_ptr<StorageDriver> NewInMemoryDriver();
+
+// True when `path` is a well-formed driver path (see the file comment).
+bool IsValidDriverPath(std::string_view path);
+
+}  // namespace regfs

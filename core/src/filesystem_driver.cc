@@ -1,0 +1,314 @@
+// StorageDriver over a local POSIX filesystem. Atomic replacement is temp file + rename in
+// the same directory; durability is fsync of the file (and of the directory after a rename
+// when asked). Temp files are named ".tmp-*" beside their target; a crash can leave one
+// behind, which nothing reads.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "regfs/core/storage_driver.h"
+
+namespace regfs {
+namespace {
+
+std::string ParentOf(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
+}
+
+// Creates every missing directory of `dir` (an absolute path).
+Status MakeDirs(const std::string& dir) {
+  struct stat st;
+  if (::stat(dir.c_str(), &st) == 0) {
+    return S_ISDIR(st.st_mode) ? Status::Ok() : Status::FromErrno("mkdir " + dir, ENOTDIR);
+  }
+  for (size_t pos = 1; pos <= dir.size(); ++pos) {
+    if (pos != dir.size() && dir[pos] != '/') continue;
+    std::string prefix = dir.substr(0, pos);
+    if (::mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) {
+      return Status::FromErrno("mkdir " + prefix, errno);
+    }
+  }
+  return Status::Ok();
+}
+
+Status FsyncPath(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECTORY);
+  if (fd < 0) return Status::FromErrno("open " + path, errno);
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  return rc == 0 ? Status::Ok() : Status::FromErrno("fsync " + path, err);
+}
+
+std::string TempName(const std::string& target) {
+  static std::atomic<uint64_t> counter{0};
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  return ParentOf(target) + "/.tmp-" + std::to_string(::getpid()) + "-" +
+         std::to_string(counter.fetch_add(1)) + "-" + std::to_string(rng() % 1000000007ULL);
+}
+
+Status WriteAll(int fd, const char* data, size_t size, const std::string& what) {
+  while (size > 0) {
+    ssize_t n = ::write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno("write " + what, errno);
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+class FdReader final : public FileReader {
+ public:
+  FdReader(int fd, uint64_t size) : fd_(fd), size_(size) {}
+  ~FdReader() override { ::close(fd_); }
+  Result<size_t> Read(char* buffer, size_t size) override {
+    while (true) {
+      ssize_t n = ::read(fd_, buffer, size);
+      if (n >= 0) return static_cast<size_t>(n);
+      if (errno != EINTR) return Status::FromErrno("read", errno);
+    }
+  }
+  uint64_t size() const override { return size_; }
+  int fd() const override { return fd_; }
+
+ private:
+  int fd_;
+  uint64_t size_;
+};
+
+class FdWriter final : public FileWriter {
+ public:
+  FdWriter(int fd, uint64_t size, std::string path) : fd_(fd), size_(size), path_(std::move(path)) {}
+  ~FdWriter() override { ::close(fd_); }
+  Status Write(const char* data, size_t size) override {
+    Status s = WriteAll(fd_, data, size, path_);
+    if (s.ok()) {
+      size_ += size;
+    } else {
+      struct stat st;
+      if (::fstat(fd_, &st) == 0) size_ = static_cast<uint64_t>(st.st_size);
+    }
+    return s;
+  }
+  uint64_t size() const override { return size_; }
+  Status Commit() override {
+    if (::fdatasync(fd_) != 0) return Status::FromErrno("fdatasync " + path_, errno);
+    return Status::Ok();
+  }
+
+ private:
+  int fd_;
+  uint64_t size_;
+  std::string path_;
+};
+
+class FilesystemDriver final : public StorageDriver {
+ public:
+  explicit FilesystemDriver(std::string root) : root_(std::move(root)) {}
+
+  DriverCapabilities capabilities() const override {
+    return DriverCapabilities{.fd_backed_reads = true, .atomic_move = true};
+  }
+  std::string Describe() const override { return "filesystem:" + root_; }
+
+  Result<FileInfo> Stat(std::string_view path) override {
+    if (!IsValidDriverPath(path)) return BadPath(path);
+    std::string full = Full(path);
+    struct stat st;
+    if (::stat(full.c_str(), &st) != 0) return Status::FromErrno("stat " + full, errno);
+    FileInfo info;
+    info.size = static_cast<uint64_t>(st.st_size);
+    info.is_directory = S_ISDIR(st.st_mode);
+    info.modified = std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
+    return info;
+  }
+
+  Result<std::string> GetContent(std::string_view path, size_t max_size) override {
+    if (!IsValidDriverPath(path)) return BadPath(path);
+    std::string full = Full(path);
+    int fd = ::open(full.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Status::FromErrno("open " + full, errno);
+    std::string out;
+    char buf[8192];
+    while (true) {
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        int err = errno;
+        ::close(fd);
+        // Reading a directory: treat as absent, like every other "not a file" case.
+        return err == EISDIR ? Status::NotFound(full + " is a directory")
+                             : Status::FromErrno("read " + full, err);
+      }
+      if (n == 0) break;
+      if (out.size() + static_cast<size_t>(n) > max_size) {
+        ::close(fd);
+        return Status::ResourceExhausted(full + " is larger than " + std::to_string(max_size) +
+                                         " bytes");
+      }
+      out.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    return out;
+  }
+
+  Status PutContent(std::string_view path, std::string_view content, bool durable) override {
+    if (!IsValidDriverPath(path)) return BadPath(path);
+    std::string full = Full(path);
+    std::string tmp = TempName(full);
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == ENOENT) {
+      REGFS_RETURN_IF_ERROR(MakeDirs(ParentOf(full)));
+      fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    }
+    if (fd < 0) return Status::FromErrno("create " + tmp, errno);
+    Status s = WriteAll(fd, content.data(), content.size(), tmp);
+    if (s.ok() && durable && ::fdatasync(fd) != 0) s = Status::FromErrno("fdatasync " + tmp, errno);
+    ::close(fd);
+    if (s.ok() && ::rename(tmp.c_str(), full.c_str()) != 0) {
+      s = Status::FromErrno("rename " + tmp, errno);
+    }
+    if (!s.ok()) {
+      ::unlink(tmp.c_str());
+      return s;
+    }
+    if (durable) return FsyncPath(ParentOf(full));
+    return Status::Ok();
+  }
+
+  Result<std::unique_ptr<FileReader>> OpenReader(std::string_view path, uint64_t offset) override {
+    if (!IsValidDriverPath(path)) return BadPath(path);
+    std::string full = Full(path);
+    int fd = ::open(full.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Status::FromErrno("open " + full, errno);
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+      ::close(fd);
+      return Status::NotFound(full + " is not a file");
+    }
+    if (offset > 0 && ::lseek(fd, static_cast<off_t>(offset), SEEK_SET) < 0) {
+      int err = errno;
+      ::close(fd);
+      return Status::FromErrno("seek " + full, err);
+    }
+    return std::unique_ptr<FileReader>(new FdReader(fd, static_cast<uint64_t>(st.st_size)));
+  }
+
+  Result<std::unique_ptr<FileWriter>> OpenWriter(std::string_view path, bool append) override {
+    if (!IsValidDriverPath(path)) return BadPath(path);
+    std::string full = Full(path);
+    int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
+    int fd = ::open(full.c_str(), flags, 0644);
+    if (fd < 0 && errno == ENOENT) {
+      REGFS_RETURN_IF_ERROR(MakeDirs(ParentOf(full)));
+      fd = ::open(full.c_str(), flags, 0644);
+    }
+    if (fd < 0) return Status::FromErrno("open " + full, errno);
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+      int err = errno;
+      ::close(fd);
+      return Status::FromErrno("stat " + full, err);
+    }
+    return std::unique_ptr<FileWriter>(new FdWriter(fd, static_cast<uint64_t>(st.st_size), full));
+  }
+
+  Result<std::vector<std::string>> List(std::string_view path) override {
+    if (!IsValidDriverPath(path)) return BadPath(path);
+    std::string full = Full(path);
+    DIR* dir = ::opendir(full.c_str());
+    if (dir == nullptr) return Status::FromErrno("opendir " + full, errno);
+    std::vector<std::string> names;
+    while (struct dirent* e = ::readdir(dir)) {
+      std::string_view n = e->d_name;
+      if (n == "." || n == ".." || n.starts_with(".tmp-")) continue;
+      names.emplace_back(n);
+    }
+    ::closedir(dir);
+    return names;
+  }
+
+  Status Move(std::string_view from, std::string_view to) override {
+    if (!IsValidDriverPath(from)) return BadPath(from);
+    if (!IsValidDriverPath(to)) return BadPath(to);
+    std::string src = Full(from), dst = Full(to);
+    if (::rename(src.c_str(), dst.c_str()) == 0) return Status::Ok();
+    if (errno != ENOENT) return Status::FromErrno("rename " + src, errno);
+    struct stat st;
+    if (::stat(src.c_str(), &st) != 0) return Status::FromErrno("rename " + src, errno);
+    REGFS_RETURN_IF_ERROR(MakeDirs(ParentOf(dst)));
+    if (::rename(src.c_str(), dst.c_str()) != 0) return Status::FromErrno("rename " + src, errno);
+    return Status::Ok();
+  }
+
+  Status Delete(std::string_view path) override {
+    if (!IsValidDriverPath(path)) return BadPath(path);
+    return RemoveTree(Full(path));
+  }
+
+ private:
+  static Status BadPath(std::string_view path) {
+    return Status::InvalidArgument("invalid storage path '" + std::string(path) + "'");
+  }
+  std::string Full(std::string_view path) const { return root_ + "/" + std::string(path); }
+
+  static Status RemoveTree(const std::string& full) {
+    struct stat st;
+    if (::lstat(full.c_str(), &st) != 0) return Status::FromErrno("stat " + full, errno);
+    if (S_ISDIR(st.st_mode)) {
+      DIR* dir = ::opendir(full.c_str());
+      if (dir == nullptr) return Status::FromErrno("opendir " + full, errno);
+      std::vector<std::string> children;
+      while (struct dirent* e = ::readdir(dir)) {
+        std::string_view n = e->d_name;
+        if (n != "." && n != "..") children.emplace_back(n);
+      }
+      ::closedir(dir);
+      for (const auto& c : children) {
+        Status s = RemoveTree(full + "/" + c);
+        if (!s.ok() && !s.IsNotFound()) return s;
+      }
+      if (::rmdir(full.c_str()) != 0 && errno != ENOENT) return Status::FromErrno("rmdir " + full, errno);
+      return Status::Ok();
+    }
+    if (::unlink(full.c_str()) != 0) return Status::FromErrno("unlink " + full, errno);
+    return Status::Ok();
+  }
+
+  std::string root_;
+};
+
+}  // namespace
+
+Result<std::shared_ptr<StorageDriver>> NewFilesystemDriver(const std::string& root_in) {
+  std::string root = root_in;
+  while (root.size() > 1 && root.back() == '/') root.pop_back();
+  if (root.empty() || root.front() != '/') {
+    char cwd[4096];
+    if (::getcwd(cwd, sizeof cwd) == nullptr) return Status::FromErrno("getcwd", errno);
+    root = std::string(cwd) + "/" + root;
+  }
+  Status s = MakeDirs(root);
+  if (!s.ok()) {
+    return Status::PermissionDenied("storage root " + root + " cannot be created: " + s.message());
+  }
+  if (::access(root.c_str(), W_OK | X_OK) != 0) {
+    return Status::PermissionDenied("storage root " + root + " is not writable: " +
+                                    std::strerror(errno));
+  }
+  return std::shared_ptr<StorageDriver>(new FilesystemDriver(root));
+}
+
+}  // namespace regfs

@@ -1,0 +1,76 @@
+// Registry::Open and the helpers every part of the registry shares.
+#include "layout.h"
+#include "registry_impl.h"
+
+namespace regfs {
+
+namespace {
+// Link files hold one digest; anything much larger is not a link.
+constexpr size_t kMaxLinkBytes = 1024;
+}  // namespace
+
+Result<std::unique_ptr<Registry>> Registry::Open(RegistryOptions options) {
+  if (!options.driver) return Status::InvalidArgument("RegistryOptions.driver is required");
+  if (!options.read_only) {
+    // Fail at start, with the storage's own words, rather than on the first push.
+    const std::string probe = std::string(layout::kRoot) + "/.regfs-write-probe";
+    Status s = options.driver->PutContent(probe, "probe", false);
+    if (!s.ok()) {
+      return Status::PermissionDenied("storage " + options.driver->Describe() +
+                                      " is not writable: " + s.message());
+    }
+    (void)options.driver->Delete(probe);
+  }
+  return std::unique_ptr<Registry>(new RegistryImpl(std::move(options)));
+}
+
+RegistryImpl::RegistryImpl(RegistryOptions options)
+    : options_(std::move(options)), driver_(*options_.driver) {}
+
+Status RegistryImpl::CheckWritable() const {
+  if (options_.read_only) {
+    return Status::FailedPrecondition("the registry is in read-only mode",
+                                      Status::Reason::kUnsupported);
+  }
+  return Status::Ok();
+}
+
+Status RegistryImpl::CheckDeletable() const {
+  REGFS_RETURN_IF_ERROR(CheckWritable());
+  if (!options_.delete_enabled) {
+    return Status::FailedPrecondition("deletes are disabled (storage.delete.enabled is false)",
+                                      Status::Reason::kUnsupported);
+  }
+  return Status::Ok();
+}
+
+Result<Digest> RegistryImpl::ReadLink(const std::string& path) {
+  auto content = driver_.GetContent(path, kMaxLinkBytes);
+  if (!content.ok()) return content.status();
+  std::string_view text = *content;
+  // registry:2 writes no newline; tolerate one written by hand.
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
+    text.remove_suffix(1);
+  }
+  if (text.empty()) return Status::NotFound(path + " is empty");
+  auto digest = Digest::Parse(text);
+  if (!digest.ok()) return Status::Corruption(path + " does not hold a digest");
+  return digest;
+}
+
+Status RegistryImpl::WriteLink(const std::string& path, const Digest& digest) {
+  return driver_.PutContent(path, digest.ToString(), options_.durable_writes);
+}
+
+bool RegistryImpl::Exists(const std::string& path) { return driver_.Stat(path).ok(); }
+
+bool RegistryImpl::RepositoryExists(const std::string& repo) {
+  return Exists(layout::ManifestsDir(repo)) || Exists(layout::LayersDir(repo)) ||
+         Exists(layout::UploadsDir(repo));
+}
+
+void RegistryImpl::Notify(const ChangeEvent& event) {
+  for (const auto& listener : options_.listeners) listener->OnChange(event);
+}
+
+}  // namespace regfs

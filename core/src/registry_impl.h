@@ -1,0 +1,88 @@
+// The Registry implementation. Split by concern across registry_*.cc files; this header is
+// private to core.
+#pragma once
+
+#include <array>
+#include <list>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
+
+#include "hash_state_cache.h"
+#include "manifest_metadata_cache.h"
+#include "regfs/core/registry.h"
+
+namespace regfs {
+
+class RegistryImpl final : public Registry {
+ public:
+  explicit RegistryImpl(RegistryOptions options);
+
+  bool delete_enabled() const override { return options_.delete_enabled; }
+  bool read_only() const override { return options_.read_only; }
+
+  Result<BlobInfo> StatBlob(const std::string& repo, const Digest& digest) override;
+  Result<BlobStream> OpenBlob(const std::string& repo, const Digest& digest,
+                              uint64_t offset) override;
+  Status DeleteBlob(const std::string& repo, const Digest& digest) override;
+  Result<BlobInfo> MountBlob(const std::string& repo, const std::string& from,
+                             const Digest& digest) override;
+
+  Result<UploadInfo> StartUpload(const std::string& repo) override;
+  Result<UploadInfo> StatUpload(const std::string& repo, const std::string& id) override;
+  Result<UploadInfo> AppendUpload(const std::string& repo, const std::string& id,
+                                  std::istream& body,
+                                  std::optional<uint64_t> expected_offset) override;
+  Result<BlobInfo> CommitUpload(const std::string& repo, const std::string& id,
+                                const Digest& digest) override;
+  Status CancelUpload(const std::string& repo, const std::string& id) override;
+
+  Result<ManifestInfo> StatManifest(const std::string& repo, const std::string& reference) override;
+  Result<Manifest> GetManifest(const std::string& repo, const std::string& reference) override;
+  Result<PutManifestResult> PutManifest(const std::string& repo, const std::string& reference,
+                                        const std::string& content_type,
+                                        const std::string& bytes) override;
+  Status DeleteManifest(const std::string& repo, const std::string& reference) override;
+
+  Result<Page> ListTags(const std::string& repo, const std::string& last, size_t limit) override;
+  Result<Page> ListRepositories(const std::string& last, size_t limit) override;
+  Result<std::vector<Descriptor>> ListReferrers(const std::string& repo, const Digest& subject,
+                                                const std::string& artifact_type) override;
+
+ private:
+  // ---- shared helpers (registry.cc)
+  Status CheckWritable() const;
+  Status CheckDeletable() const;
+  // Reads a link file and parses the digest in it. NotFound when missing or empty (an empty
+  // link is what registry:2 <= 3.0 can leave after a crash).
+  Result<Digest> ReadLink(const std::string& path);
+  Status WriteLink(const std::string& path, const Digest& digest);
+  bool Exists(const std::string& path);
+  bool RepositoryExists(const std::string& repo);
+  void Notify(const ChangeEvent& event);
+
+  // ---- uploads (registry_uploads.cc)
+  std::mutex& UploadLock(const std::string& repo, const std::string& id);
+  // The hash of an upload's first `size` bytes, from the cache or by rereading them.
+  Result<DigestHasher> HasherAt(const std::string& repo, const std::string& id,
+                                const std::string& algorithm, uint64_t size);
+  // Makes verified bytes at `upload_data` the blob `digest` and links it into `repo`.
+  Result<BlobInfo> LinkVerifiedUpload(const std::string& repo, const std::string& id,
+                                      const Digest& digest, uint64_t size);
+
+  // ---- manifests (registry_manifests.cc)
+  // Resolves a tag or digest to the digest of a manifest present in the repository.
+  Result<Digest> ResolveManifest(const std::string& repo, const std::string& reference);
+  // Metadata of a stored manifest (parsed once, then cached: manifests are immutable).
+  Result<ManifestMetadata> LoadMetadata(const Digest& digest);
+  Status CheckReferences(const std::string& repo, const ParsedManifest& manifest);
+
+  RegistryOptions options_;
+  StorageDriver& driver_;
+  std::array<std::mutex, 64> upload_locks_;
+  HashStateCache hash_states_;
+  ManifestMetadataCache metadata_;
+};
+
+}  // namespace regfs

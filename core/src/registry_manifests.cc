@@ -1,0 +1,222 @@
+// Manifests and tags. A manifest's bytes are stored as a blob; its presence in a repository
+// is its revision link; a tag is a link to a manifest digest. Writes go bytes, revision,
+// tag index, tag current: every state in between is a valid repository.
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+
+#include "layout.h"
+#include "regfs/core/names.h"
+#include "registry_impl.h"
+
+namespace regfs {
+
+namespace {
+
+// registry:2 set no size limit on what it stored; read up to this much of its manifests.
+constexpr size_t kMaxStoredManifestBytes = 16 * 1024 * 1024;
+
+Status ManifestUnknown(const std::string& reference) {
+  return Status::NotFound("manifest " + reference + " is not known to this repository",
+                          Status::Reason::kManifestUnknown);
+}
+
+// The media type of stored bytes that ParseManifest does not accept (e.g. a schema 1
+// manifest pushed to registry:2): its mediaType member if any, else schema 1's type.
+std::string FallbackMediaType(const std::string& bytes) {
+  try {
+    Poco::JSON::Parser parser;
+    auto obj = parser.parse(bytes).extract<Poco::JSON::Object::Ptr>();
+    if (obj && obj->has("mediaType")) return obj->getValue<std::string>("mediaType");
+  } catch (...) {
+  }
+  return "application/vnd.docker.distribution.manifest.v1+prettyjws";
+}
+
+ManifestMetadata MetadataOf(const std::string& bytes, const ParsedManifest* parsed) {
+  ManifestMetadata m;
+  m.size = bytes.size();
+  if (parsed == nullptr) {
+    m.media_type = FallbackMediaType(bytes);
+    return m;
+  }
+  m.media_type = parsed->media_type;
+  m.subject = parsed->subject;
+  m.artifact_type = parsed->artifact_type;
+  m.annotations = parsed->annotations;
+  return m;
+}
+
+}  // namespace
+
+Result<Digest> RegistryImpl::ResolveManifest(const std::string& repo,
+                                             const std::string& reference) {
+  REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
+  Digest digest = Digest::Sha256Of("");
+  if (LooksLikeDigest(reference)) {
+    auto parsed = Digest::Parse(reference);
+    if (!parsed.ok()) return parsed.status();
+    digest = *parsed;
+  } else {
+    REGFS_RETURN_IF_ERROR(ValidateTag(reference));
+    auto current = ReadLink(layout::TagCurrentLink(repo, reference));
+    if (!current.ok()) {
+      return current.status().IsNotFound() ? ManifestUnknown(reference) : current.status();
+    }
+    digest = *current;
+  }
+  if (!Exists(layout::RevisionLink(repo, digest))) return ManifestUnknown(reference);
+  return digest;
+}
+
+Result<ManifestMetadata> RegistryImpl::LoadMetadata(const Digest& digest) {
+  if (auto cached = metadata_.Get(digest)) return *cached;
+  auto bytes = driver_.GetContent(layout::BlobData(digest), kMaxStoredManifestBytes);
+  if (!bytes.ok()) {
+    return bytes.status().IsNotFound() ? ManifestUnknown(digest.ToString()) : bytes.status();
+  }
+  auto parsed = ParseManifest(*bytes, "");
+  ManifestMetadata m = MetadataOf(*bytes, parsed.ok() ? &*parsed : nullptr);
+  metadata_.Put(digest, m);
+  return m;
+}
+
+Result<ManifestInfo> RegistryImpl::StatManifest(const std::string& repo,
+                                                const std::string& reference) {
+  auto digest = ResolveManifest(repo, reference);
+  if (!digest.ok()) return digest.status();
+  auto meta = LoadMetadata(*digest);
+  if (!meta.ok()) return meta.status();
+  return ManifestInfo{*digest, meta->media_type, meta->size};
+}
+
+Result<Manifest> RegistryImpl::GetManifest(const std::string& repo, const std::string& reference) {
+  auto digest = ResolveManifest(repo, reference);
+  if (!digest.ok()) return digest.status();
+  auto bytes = driver_.GetContent(layout::BlobData(*digest), kMaxStoredManifestBytes);
+  if (!bytes.ok()) {
+    return bytes.status().IsNotFound() ? ManifestUnknown(reference) : bytes.status();
+  }
+  auto meta = metadata_.Get(*digest);
+  if (!meta) {
+    auto parsed = ParseManifest(*bytes, "");
+    meta = MetadataOf(*bytes, parsed.ok() ? &*parsed : nullptr);
+    metadata_.Put(*digest, *meta);
+  }
+  return Manifest{ManifestInfo{*digest, meta->media_type, bytes->size()}, std::move(*bytes)};
+}
+
+Status RegistryImpl::CheckReferences(const std::string& repo, const ParsedManifest& manifest) {
+  for (const Descriptor& blob : manifest.blobs) {
+    if (blob.has_urls) continue;  // foreign layers live elsewhere by design
+    auto info = StatBlob(repo, blob.digest);
+    if (!info.ok()) {
+      if (!info.status().IsNotFound()) return info.status();
+      return Status::InvalidArgument("blob " + blob.digest.ToString() +
+                                         " is not in the repository; push it first",
+                                     Status::Reason::kManifestBlobUnknown);
+    }
+  }
+  for (const Descriptor& child : manifest.children) {
+    if (!Exists(layout::RevisionLink(repo, child.digest))) {
+      return Status::InvalidArgument("manifest " + child.digest.ToString() +
+                                         " is not in the repository; push it first",
+                                     Status::Reason::kManifestBlobUnknown);
+    }
+  }
+  return Status::Ok();
+}
+
+Result<PutManifestResult> RegistryImpl::PutManifest(const std::string& repo,
+                                                    const std::string& reference,
+                                                    const std::string& content_type,
+                                                    const std::string& bytes) {
+  REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
+  REGFS_RETURN_IF_ERROR(CheckWritable());
+  std::optional<Digest> by_digest;
+  if (LooksLikeDigest(reference)) {
+    auto parsed = Digest::Parse(reference);
+    if (!parsed.ok()) return parsed.status();
+    by_digest = *parsed;
+  } else {
+    REGFS_RETURN_IF_ERROR(ValidateTag(reference));
+  }
+  auto manifest = ParseManifest(bytes, content_type);
+  if (!manifest.ok()) return manifest.status();
+
+  // Stored and addressed by sha256, like registry:2; a PUT by another algorithm's digest
+  // must still match its bytes.
+  Digest digest = Digest::Sha256Of(bytes);
+  if (by_digest) {
+    DigestHasher check(by_digest->algorithm());
+    check.Update(bytes.data(), bytes.size());
+    if (!(check.Current() == *by_digest)) {
+      return Status::InvalidArgument("the manifest's content does not match digest " + reference,
+                                     Status::Reason::kDigestInvalid);
+    }
+    digest = *by_digest;
+  }
+  REGFS_RETURN_IF_ERROR(CheckReferences(repo, *manifest));
+
+  const std::string blob = layout::BlobData(digest);
+  auto existing = driver_.Stat(blob);
+  if (!existing.ok() || existing->size != bytes.size()) {
+    REGFS_RETURN_IF_ERROR(driver_.PutContent(blob, bytes, options_.durable_writes));
+  }
+  REGFS_RETURN_IF_ERROR(WriteLink(layout::RevisionLink(repo, digest), digest));
+  metadata_.Put(digest, MetadataOf(bytes, &*manifest));
+  Notify({.kind = ChangeEvent::Kind::kManifestPut,
+          .repository = repo,
+          .digest = digest,
+          .media_type = manifest->media_type,
+          .size = bytes.size()});
+  if (!by_digest) {
+    REGFS_RETURN_IF_ERROR(WriteLink(layout::TagIndexLink(repo, reference, digest), digest));
+    REGFS_RETURN_IF_ERROR(WriteLink(layout::TagCurrentLink(repo, reference), digest));
+    Notify({.kind = ChangeEvent::Kind::kTagSet,
+            .repository = repo,
+            .digest = digest,
+            .tag = reference,
+            .media_type = manifest->media_type,
+            .size = bytes.size()});
+  }
+  return PutManifestResult{digest, manifest->subject};
+}
+
+Status RegistryImpl::DeleteManifest(const std::string& repo, const std::string& reference) {
+  REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
+  if (!LooksLikeDigest(reference)) {
+    REGFS_RETURN_IF_ERROR(ValidateTag(reference));
+    REGFS_RETURN_IF_ERROR(CheckDeletable());
+    auto current = ReadLink(layout::TagCurrentLink(repo, reference));
+    if (!current.ok()) return ManifestUnknown(reference);
+    Status s = driver_.Delete(layout::TagDir(repo, reference));
+    if (!s.ok() && !s.IsNotFound()) return s;
+    Notify({.kind = ChangeEvent::Kind::kTagDeleted, .repository = repo, .digest = *current,
+            .tag = reference});
+    return Status::Ok();
+  }
+  auto digest = Digest::Parse(reference);
+  if (!digest.ok()) return digest.status();
+  REGFS_RETURN_IF_ERROR(CheckDeletable());
+  const std::string revision = layout::RevisionLink(repo, *digest);
+  if (!Exists(revision)) return ManifestUnknown(reference);
+  // Tags first: no tag may ever point at a manifest that is gone.
+  auto tags = driver_.List(layout::TagsDir(repo));
+  if (tags.ok()) {
+    for (const std::string& tag : *tags) {
+      auto current = ReadLink(layout::TagCurrentLink(repo, tag));
+      if (current.ok() && *current == *digest) {
+        Status s = driver_.Delete(layout::TagDir(repo, tag));
+        if (!s.ok() && !s.IsNotFound()) return s;
+        Notify({.kind = ChangeEvent::Kind::kTagDeleted, .repository = repo, .digest = *digest,
+                .tag = tag});
+      }
+    }
+  }
+  Status s = driver_.Delete(revision.substr(0, revision.rfind('/')));
+  if (!s.ok() && !s.IsNotFound()) return s;
+  Notify({.kind = ChangeEvent::Kind::kManifestDeleted, .repository = repo, .digest = *digest});
+  return Status::Ok();
+}
+
+}  // namespace regfs

@@ -1,0 +1,266 @@
+#include "config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+
+namespace regfs::httpd {
+
+namespace {
+
+// Every leaf key regfs reads. A key below one of these (e.g. http.headers.X-Foo) counts too.
+const std::set<std::string>& SupportedKeys() {
+  static const std::set<std::string> keys = {
+      "version",
+      "log.level",
+      "log.formatter",
+      "log.fields",
+      "log.accesslog.disabled",
+      "loglevel",
+      "storage.filesystem.rootdirectory",
+      "storage.filesystem.maxthreads",
+      "storage.inmemory",
+      "storage.delete.enabled",
+      "storage.maintenance.readonly.enabled",
+      // regfs keeps its own caches and never redirects: these are honoured by design.
+      "storage.cache",
+      "storage.redirect.disable",
+      "http.addr",
+      "http.net",
+      "http.host",
+      "http.secret",
+      "http.relativeurls",
+      "http.headers",
+      "http.draintimeout",
+      "http.http2.disabled",
+      "catalog.maxentries",
+  };
+  return keys;
+}
+
+// Configuration that must not be ignored: serving without it would be less safe than asked.
+const std::vector<std::pair<std::string, std::string>>& RefusedKeys() {
+  static const std::vector<std::pair<std::string, std::string>> keys = {
+      {"http.tls", "TLS is not implemented yet; terminate TLS in front of regfs for now"},
+      {"auth", "authentication is not implemented yet; refusing to serve without it"},
+      {"storage.s3", "the s3 storage driver is not implemented yet"},
+      {"storage.azure", "the azure storage driver is not implemented"},
+      {"storage.gcs", "the gcs storage driver is not implemented"},
+      {"storage.swift", "the swift storage driver is not implemented"},
+      {"storage.oss", "the oss storage driver is not implemented"},
+      {"proxy.remoteurl", "pull-through caching is not implemented yet"},
+  };
+  return keys;
+}
+
+bool IsSupported(const std::string& key) {
+  const auto& keys = SupportedKeys();
+  for (std::string k = key;; k = k.substr(0, k.rfind('.'))) {
+    if (keys.count(k)) return true;
+    if (k.find('.') == std::string::npos) return false;
+  }
+}
+
+void CollectLeaves(const YAML::Node& node, const std::string& prefix, std::vector<std::string>* out) {
+  if (node.IsMap() && node.size() > 0) {
+    for (const auto& kv : node) {
+      std::string key = kv.first.as<std::string>();
+      CollectLeaves(kv.second, prefix.empty() ? key : prefix + "." + key, out);
+    }
+  } else if (!prefix.empty()) {
+    out->push_back(prefix);
+  }
+}
+
+YAML::Node Lookup(const YAML::Node& root, const std::string& dotted) {
+  YAML::Node node = YAML::Clone(root);
+  size_t start = 0;
+  while (true) {
+    size_t dot = dotted.find('.', start);
+    std::string part = dotted.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (!node.IsMap() || !node[part]) return YAML::Node();
+    node = node[part];
+    if (dot == std::string::npos) return node;
+    start = dot + 1;
+  }
+}
+
+void SetPath(YAML::Node node, const std::vector<std::string>& parts, size_t i, const std::string& value) {
+  if (i + 1 == parts.size()) {
+    node[parts[i]] = value;
+    return;
+  }
+  if (!node[parts[i]] || !node[parts[i]].IsMap()) node[parts[i]] = YAML::Node(YAML::NodeType::Map);
+  SetPath(node[parts[i]], parts, i + 1, value);
+}
+
+// REGISTRY_HTTP_ADDR=x sets http.addr; each "_" is one level of nesting.
+void ApplyEnvironment(YAML::Node& root, const std::vector<std::string>& environment) {
+  for (const std::string& entry : environment) {
+    if (!entry.starts_with("REGISTRY_")) continue;
+    auto eq = entry.find('=');
+    if (eq == std::string::npos) continue;
+    std::string name = entry.substr(9, eq - 9);
+    std::string value = entry.substr(eq + 1);
+    std::vector<std::string> parts;
+    size_t start = 0;
+    while (start <= name.size()) {
+      size_t us = name.find('_', start);
+      std::string part = name.substr(start, us == std::string::npos ? std::string::npos : us - start);
+      std::transform(part.begin(), part.end(), part.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      if (!part.empty()) parts.push_back(part);
+      if (us == std::string::npos) break;
+      start = us + 1;
+    }
+    if (!parts.empty()) {
+      if (!root.IsMap()) root = YAML::Node(YAML::NodeType::Map);
+      SetPath(root, parts, 0, value);
+    }
+  }
+}
+
+Result<std::chrono::seconds> ParseDuration(const std::string& text) {
+  // Go duration subset: a number followed by s, m or h (e.g. "30s", "1m"); bare seconds too.
+  size_t pos = 0;
+  long value = 0;
+  try {
+    value = std::stol(text, &pos);
+  } catch (...) {
+    return Status::InvalidArgument("'" + text + "' is not a duration");
+  }
+  std::string unit = text.substr(pos);
+  if (unit == "s" || unit.empty()) return std::chrono::seconds(value);
+  if (unit == "m") return std::chrono::seconds(value * 60);
+  if (unit == "h") return std::chrono::seconds(value * 3600);
+  if (unit == "ms") return std::chrono::seconds(value / 1000);
+  return Status::InvalidArgument("'" + text + "' is not a duration (use s, m or h)");
+}
+
+template <typename T>
+Status Read(const YAML::Node& root, const std::string& key, T* out) {
+  YAML::Node node = Lookup(root, key);
+  if (!node || node.IsNull()) return Status::Ok();
+  try {
+    *out = node.as<T>();
+  } catch (const YAML::Exception&) {
+    return Status::InvalidArgument("configuration key " + key + " has an invalid value");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string ListenAddress::ToString() const {
+  std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  return (h.empty() ? "0.0.0.0" : h) + ":" + std::to_string(port);
+}
+
+Result<ListenAddress> ParseListenAddress(const std::string& text) {
+  ListenAddress a;
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos) return Status::InvalidArgument("http.addr '" + text + "' has no port");
+  a.host = text.substr(0, colon);
+  if (a.host.size() >= 2 && a.host.front() == '[' && a.host.back() == ']') {
+    a.host = a.host.substr(1, a.host.size() - 2);
+  }
+  std::string port = text.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), ::isdigit)) {
+    return Status::InvalidArgument("http.addr '" + text + "' has an invalid port");
+  }
+  a.port = std::stoi(port);
+  if (a.port > 65535) return Status::InvalidArgument("http.addr '" + text + "' has an invalid port");
+  return a;
+}
+
+Result<Config> LoadConfig(const std::string& path, const std::vector<std::string>& environment) {
+  YAML::Node root(YAML::NodeType::Map);
+  if (!path.empty()) {
+    try {
+      root = YAML::LoadFile(path);
+    } catch (const YAML::BadFile&) {
+      return Status::NotFound("cannot read configuration file " + path);
+    } catch (const YAML::Exception& e) {
+      return Status::InvalidArgument("configuration file " + path + " is not valid YAML: " + e.what());
+    }
+    if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+    if (!root.IsMap()) return Status::InvalidArgument("configuration file " + path + " is not a YAML map");
+  }
+  ApplyEnvironment(root, environment);
+
+  Config c;
+  std::vector<std::string> leaves;
+  CollectLeaves(root, "", &leaves);
+  for (const std::string& key : leaves) {
+    for (const auto& [refused, why] : RefusedKeys()) {
+      if (key == refused || key.starts_with(refused + ".")) {
+        return Status::InvalidArgument("configuration key " + key + ": " + why);
+      }
+    }
+    if (!IsSupported(key)) c.warnings.push_back("configuration key " + key + " is not supported by regfs yet and is ignored");
+  }
+
+  REGFS_RETURN_IF_ERROR(Read(root, "loglevel", &c.log_level));
+  REGFS_RETURN_IF_ERROR(Read(root, "log.level", &c.log_level));
+  REGFS_RETURN_IF_ERROR(Read(root, "log.formatter", &c.log_formatter));
+  bool access_disabled = false;
+  REGFS_RETURN_IF_ERROR(Read(root, "log.accesslog.disabled", &access_disabled));
+  c.access_log = !access_disabled;
+  if (YAML::Node fields = Lookup(root, "log.fields"); fields && fields.IsMap()) {
+    for (const auto& kv : fields) c.log_fields[kv.first.as<std::string>()] = kv.second.as<std::string>();
+  }
+  static const std::set<std::string> kLevels = {"error", "warn", "warning", "info", "debug"};
+  if (!kLevels.count(c.log_level)) return Status::InvalidArgument("log.level must be error, warn, info or debug");
+  if (c.log_formatter != "text" && c.log_formatter != "json") {
+    if (c.log_formatter == "logstash") {
+      c.warnings.push_back("log.formatter logstash is not supported; using json");
+      c.log_formatter = "json";
+    } else {
+      return Status::InvalidArgument("log.formatter must be text or json");
+    }
+  }
+
+  if (Lookup(root, "storage.inmemory")) c.storage_driver = "inmemory";
+  REGFS_RETURN_IF_ERROR(Read(root, "storage.filesystem.rootdirectory", &c.root_directory));
+  if (Lookup(root, "storage.filesystem")) c.storage_driver = "filesystem";
+  REGFS_RETURN_IF_ERROR(Read(root, "storage.delete.enabled", &c.delete_enabled));
+  REGFS_RETURN_IF_ERROR(Read(root, "storage.maintenance.readonly.enabled", &c.read_only));
+
+  std::string addr = ":5000";
+  REGFS_RETURN_IF_ERROR(Read(root, "http.addr", &addr));
+  auto parsed_addr = ParseListenAddress(addr);
+  if (!parsed_addr.ok()) return parsed_addr.status();
+  c.addr = *parsed_addr;
+  std::string net = "tcp";
+  REGFS_RETURN_IF_ERROR(Read(root, "http.net", &net));
+  if (net != "tcp") return Status::InvalidArgument("http.net " + net + " is not supported (only tcp)");
+  REGFS_RETURN_IF_ERROR(Read(root, "http.host", &c.host));
+  while (!c.host.empty() && c.host.back() == '/') c.host.pop_back();
+  REGFS_RETURN_IF_ERROR(Read(root, "http.relativeurls", &c.relative_urls));
+  REGFS_RETURN_IF_ERROR(Read(root, "http.secret", &c.secret));
+  if (YAML::Node drain = Lookup(root, "http.draintimeout"); drain && !drain.IsNull()) {
+    auto d = ParseDuration(drain.as<std::string>());
+    if (!d.ok()) return Status::InvalidArgument("http.draintimeout: " + d.status().message());
+    c.drain_timeout = *d;
+  }
+  if (YAML::Node headers = Lookup(root, "http.headers"); headers && headers.IsMap()) {
+    for (const auto& kv : headers) {
+      std::vector<std::string> values;
+      if (kv.second.IsSequence()) {
+        for (const auto& v : kv.second) values.push_back(v.as<std::string>());
+      } else if (kv.second.IsScalar()) {
+        values.push_back(kv.second.as<std::string>());
+      }
+      c.headers.emplace_back(kv.first.as<std::string>(), std::move(values));
+    }
+  }
+  int max_entries = static_cast<int>(c.catalog_max_entries);
+  REGFS_RETURN_IF_ERROR(Read(root, "catalog.maxentries", &max_entries));
+  if (max_entries <= 0) return Status::InvalidArgument("catalog.maxentries must be positive");
+  c.catalog_max_entries = static_cast<size_t>(max_entries);
+  return c;
+}
+
+}  // namespace regfs::httpd

@@ -1,0 +1,57 @@
+// regfs-httpd's configuration: Distribution's config.yml format (version 0.1) with the same
+// REGISTRY_* environment overrides, so an existing registry:2 configuration keeps working.
+//
+// Keys regfs does not implement are reported in `warnings` (the server logs them at start);
+// keys whose absence would make the registry less safe than the operator asked for (TLS,
+// authentication, another storage driver) are errors instead, so regfs never silently
+// serves without protection the configuration requests.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "regfs/core/status.h"
+
+namespace regfs::httpd {
+
+struct ListenAddress {
+  std::string host;  // empty: all interfaces
+  int port = 5000;
+  std::string ToString() const;
+};
+
+struct Config {
+  // log
+  std::string log_level = "info";  // error, warn, info, debug
+  std::string log_formatter = "text";  // text or json
+  bool access_log = true;
+  std::map<std::string, std::string> log_fields;
+  // storage
+  std::string storage_driver = "filesystem";  // filesystem or inmemory
+  std::string root_directory = "/var/lib/registry";
+  bool delete_enabled = false;
+  bool read_only = false;
+  // http
+  ListenAddress addr;
+  std::string host;  // external base URL for absolute Location headers, e.g. https://r.example
+  bool relative_urls = false;
+  std::string secret;
+  std::vector<std::pair<std::string, std::vector<std::string>>> headers;
+  std::chrono::seconds drain_timeout{30};
+  // catalog
+  size_t catalog_max_entries = 1000;
+
+  std::vector<std::string> warnings;
+};
+
+// Reads `path` (empty: no file, all defaults), then applies REGISTRY_* variables from
+// `environment` ("NAME=value" strings, as in environ). Errors name the key at fault.
+Result<Config> LoadConfig(const std::string& path, const std::vector<std::string>& environment);
+
+// Parses "host:port", ":port" or "[v6]:port".
+Result<ListenAddress> ParseListenAddress(const std::string& text);
+
+}  // namespace regfs::httpd

@@ -1,0 +1,201 @@
+#include "exchange.h"
+
+#include <Poco/Net/HTTPServerRequestImpl.h>
+#include <Poco/Net/StreamSocket.h>
+#include <Poco/Net/StreamSocketImpl.h>
+#include <Poco/URI.h>
+#include <sys/sendfile.h>
+
+#include <cerrno>
+#include <typeinfo>
+#include <vector>
+
+namespace regfs::httpd {
+
+using Poco::Net::HTTPResponse;
+
+namespace {
+
+struct HttpError {
+  HTTPResponse::HTTPStatus status;
+  const char* code;
+};
+
+HttpError Translate(const Status& s) {
+  using R = Status::Reason;
+  switch (s.reason()) {
+    case R::kBlobUnknown: return {HTTPResponse::HTTP_NOT_FOUND, "BLOB_UNKNOWN"};
+    case R::kBlobUploadUnknown: return {HTTPResponse::HTTP_NOT_FOUND, "BLOB_UPLOAD_UNKNOWN"};
+    case R::kBlobUploadInvalid: return {HTTPResponse::HTTP_BAD_REQUEST, "BLOB_UPLOAD_INVALID"};
+    case R::kDigestInvalid: return {HTTPResponse::HTTP_BAD_REQUEST, "DIGEST_INVALID"};
+    case R::kManifestUnknown: return {HTTPResponse::HTTP_NOT_FOUND, "MANIFEST_UNKNOWN"};
+    case R::kManifestInvalid: return {HTTPResponse::HTTP_BAD_REQUEST, "MANIFEST_INVALID"};
+    case R::kManifestBlobUnknown: return {HTTPResponse::HTTP_BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN"};
+    case R::kManifestTooLarge:
+      return {HTTPResponse::HTTP_REQUESTENTITYTOOLARGE, "MANIFEST_INVALID"};
+    case R::kNameInvalid: return {HTTPResponse::HTTP_BAD_REQUEST, "NAME_INVALID"};
+    case R::kNameUnknown: return {HTTPResponse::HTTP_NOT_FOUND, "NAME_UNKNOWN"};
+    case R::kTagInvalid: return {HTTPResponse::HTTP_BAD_REQUEST, "TAG_INVALID"};
+    case R::kSizeInvalid: return {HTTPResponse::HTTP_BAD_REQUEST, "SIZE_INVALID"};
+    case R::kRangeInvalid:
+      return {HTTPResponse::HTTP_REQUESTED_RANGE_NOT_SATISFIABLE, "BLOB_UPLOAD_INVALID"};
+    case R::kUnsupported: return {HTTPResponse::HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED"};
+    case R::kPaginationInvalid:
+      return {HTTPResponse::HTTP_BAD_REQUEST, "PAGINATION_NUMBER_INVALID"};
+    case R::kNone: break;
+  }
+  using C = Status::Code;
+  switch (s.code()) {
+    case C::kNotFound: return {HTTPResponse::HTTP_NOT_FOUND, "NAME_UNKNOWN"};
+    case C::kInvalidArgument: return {HTTPResponse::HTTP_BAD_REQUEST, "UNSUPPORTED"};
+    case C::kPermissionDenied: return {HTTPResponse::HTTP_FORBIDDEN, "DENIED"};
+    case C::kOutOfRange:
+      return {HTTPResponse::HTTP_REQUESTED_RANGE_NOT_SATISFIABLE, "BLOB_UPLOAD_INVALID"};
+    case C::kUnavailable: return {HTTPResponse::HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE"};
+    case C::kResourceExhausted: return {HTTPResponse::HTTP_INSUFFICIENT_STORAGE, "UNKNOWN"};
+    default: return {HTTPResponse::HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN"};
+  }
+}
+
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+Exchange::Exchange(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
+                   const ServerContext& context)
+    : request_(request), response_(response), context_(context) {}
+
+std::optional<std::string> Exchange::Query(const std::string& key) const {
+  const std::string& uri = request_.getURI();
+  auto q = uri.find('?');
+  if (q == std::string::npos) return std::nullopt;
+  try {
+    Poco::URI parsed(uri);
+    for (const auto& [k, v] : parsed.getQueryParameters()) {
+      if (k == key) return v;
+    }
+  } catch (const Poco::Exception&) {
+  }
+  return std::nullopt;
+}
+
+std::string Exchange::Url(const std::string& path) const {
+  const Config& c = context_.config;
+  if (c.relative_urls) return path;
+  if (!c.host.empty()) return c.host + path;
+  if (!request_.getHost().empty()) return "http://" + request_.getHost() + path;
+  return path;
+}
+
+bool Exchange::HasBody() const {
+  return request_.getChunkedTransferEncoding() ||
+         (request_.hasContentLength() && request_.getContentLength64() > 0);
+}
+
+void Exchange::PrepareToSend() {
+  if ((HasBody() && !body_consumed_) || context_.shutting_down.load()) {
+    response_.setKeepAlive(false);
+  }
+}
+
+void Exchange::SendStatus(HTTPResponse::HTTPStatus status) {
+  PrepareToSend();
+  response_.setStatusAndReason(status);
+  response_.setContentLength(0);
+  response_.send();
+}
+
+void Exchange::SendBody(HTTPResponse::HTTPStatus status, const std::string& content_type,
+                        const std::string& body) {
+  PrepareToSend();
+  response_.setStatusAndReason(status);
+  response_.setContentType(content_type);
+  response_.setContentLength64(static_cast<Poco::Int64>(body.size()));
+  std::ostream& out = response_.send();
+  if (!IsHead()) {
+    out.write(body.data(), static_cast<std::streamsize>(body.size()));
+    bytes_sent_ += body.size();
+  }
+  out.flush();
+}
+
+void Exchange::SendError(const Status& status) {
+  HttpError e = Translate(status);
+  if (e.status >= 500) {
+    context_.logger.Error(method() + " " + request_.getURI() + ": " + status.ToString());
+  } else {
+    context_.logger.Debug(method() + " " + request_.getURI() + ": " + status.ToString());
+  }
+  // Internal details (paths, errno text) stay in the log.
+  std::string message = e.status >= 500 ? "internal error; see the registry's log" : status.message();
+  SendError(e.status, e.code, message);
+}
+
+void Exchange::SendError(HTTPResponse::HTTPStatus http_status, const std::string& code,
+                         const std::string& message) {
+  std::string body = "{\"errors\":[{\"code\":" + JsonString(code) +
+                     ",\"message\":" + JsonString(message) + ",\"detail\":null}]}";
+  SendBody(http_status, "application/json", body);
+}
+
+void Exchange::SendFileBody(HTTPResponse::HTTPStatus status, FileReader& reader, uint64_t offset,
+                            uint64_t length) {
+  PrepareToSend();
+  response_.setStatusAndReason(status);
+  response_.setContentLength64(static_cast<Poco::Int64>(length));
+  std::ostream& out = response_.send();
+  if (IsHead() || length == 0) {
+    out.flush();
+    return;
+  }
+  auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&request_);
+  Poco::Net::StreamSocket* socket = impl ? &impl->socket() : nullptr;
+  // sendfile writes straight to the socket: only for plain TCP (a TLS socket must encrypt).
+  bool plain_tcp = socket && typeid(*socket->impl()) == typeid(Poco::Net::StreamSocketImpl);
+  if (reader.fd() >= 0 && plain_tcp) {
+    out.flush();  // the headers must precede the body on the wire
+    int sock = socket->impl()->sockfd();
+    off_t pos = static_cast<off_t>(offset);
+    uint64_t left = length;
+    while (left > 0) {
+      ssize_t n = ::sendfile(sock, reader.fd(), &pos, std::min<uint64_t>(left, 1ULL << 30));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        // The client went away or timed out; nothing more can be said on this connection.
+        response_.setKeepAlive(false);
+        throw Poco::IOException("sendfile failed after " + std::to_string(length - left) + " bytes");
+      }
+      left -= static_cast<uint64_t>(n);
+      bytes_sent_ += static_cast<uint64_t>(n);
+    }
+    return;
+  }
+  std::vector<char> buf(256 * 1024);
+  uint64_t left = length;
+  while (left > 0) {
+    auto n = reader.Read(buf.data(), std::min<uint64_t>(buf.size(), left));
+    if (!n.ok() || *n == 0) throw Poco::IOException("blob read failed");
+    out.write(buf.data(), static_cast<std::streamsize>(*n));
+    if (!out) throw Poco::IOException("client went away");
+    left -= *n;
+    bytes_sent_ += *n;
+  }
+  out.flush();
+}
+
+}  // namespace regfs::httpd

@@ -1,0 +1,68 @@
+// One request and its response, with the helpers every handler needs: query parameters,
+// absolute URLs, JSON and error responses, and a zero-copy path for blob bodies.
+//
+// Errors are translated to the Distribution API exactly once, here (SendError): a core
+// Status becomes an HTTP status, an OCI error code and the spec's JSON body.
+#pragma once
+
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
+
+#include <optional>
+#include <string>
+
+#include "regfs/core/status.h"
+#include "regfs/core/storage_driver.h"
+#include "server_context.h"
+
+namespace regfs::httpd {
+
+class Exchange {
+ public:
+  Exchange(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
+           const ServerContext& context);
+
+  Poco::Net::HTTPServerRequest& request() { return request_; }
+  Poco::Net::HTTPServerResponse& response() { return response_; }
+  const ServerContext& context() const { return context_; }
+  Registry& registry() { return context_.registry; }
+  const std::string& method() const { return request_.getMethod(); }
+  bool IsHead() const { return request_.getMethod() == "HEAD"; }
+
+  // The first value of a query parameter, if present.
+  std::optional<std::string> Query(const std::string& key) const;
+  // An absolute URL for `path` (http.host, else the request's Host), or the path itself
+  // with http.relativeurls.
+  std::string Url(const std::string& path) const;
+
+  // The request declares a body (Content-Length > 0 or chunked).
+  bool HasBody() const;
+  // Call once the handler has read the whole body; otherwise error responses close the
+  // connection so unread bytes are never parsed as the next request.
+  void MarkBodyConsumed() { body_consumed_ = true; }
+
+  void SendStatus(Poco::Net::HTTPResponse::HTTPStatus status);
+  void SendBody(Poco::Net::HTTPResponse::HTTPStatus status, const std::string& content_type,
+                const std::string& body);
+  void SendError(const Status& status);
+  void SendError(Poco::Net::HTTPResponse::HTTPStatus http_status, const std::string& code,
+                 const std::string& message);
+  // Sends `length` bytes of `reader` starting at its current position, which is `offset`
+  // in the file; headers must already be set (status, Content-Length). Uses sendfile when
+  // the reader has a file descriptor and the connection is plain TCP.
+  void SendFileBody(Poco::Net::HTTPResponse::HTTPStatus status, FileReader& reader,
+                    uint64_t offset, uint64_t length);
+
+  bool sent() const { return response_.sent(); }
+  uint64_t bytes_sent() const { return bytes_sent_; }
+
+ private:
+  void PrepareToSend();
+  Poco::Net::HTTPServerRequest& request_;
+  Poco::Net::HTTPServerResponse& response_;
+  const ServerContext& context_;
+  bool body_consumed_ = false;
+  uint64_t bytes_sent_ = 0;
+};
+
+}  // namespace regfs::httpd

@@ -1,0 +1,65 @@
+#include "handlers/api_handler.h"
+
+#include <Poco/Exception.h>
+
+#include <chrono>
+
+#include "regfs/core/names.h"
+
+namespace regfs::httpd {
+
+namespace {
+
+struct InFlight {
+  explicit InFlight(std::atomic<int>& n) : n_(n) { n_.fetch_add(1); }
+  ~InFlight() { n_.fetch_sub(1); }
+  std::atomic<int>& n_;
+};
+
+}  // namespace
+
+void ApiHandler::MethodNotAllowed(Exchange& ex, const std::string& allowed) {
+  ex.response().set("Allow", allowed);
+  ex.SendError(Poco::Net::HTTPResponse::HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED",
+               "method " + ex.method() + " is not allowed here; allowed: " + allowed);
+}
+
+void ApiHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
+                               Poco::Net::HTTPServerResponse& response) {
+  InFlight in_flight(context_.in_flight);
+  auto started = std::chrono::steady_clock::now();
+  Exchange ex(request, response, context_);
+  response.set("Docker-Distribution-API-Version", "registry/2.0");
+  for (const auto& [name, values] : context_.config.headers) {
+    for (const auto& v : values) response.add(name, v);
+  }
+  try {
+    bool has_name = route_.kind != Route::Kind::kBase && route_.kind != Route::Kind::kCatalog &&
+                    route_.kind != Route::Kind::kUnknown;
+    Status name_ok = has_name ? ValidateRepositoryName(route_.name) : Status::Ok();
+    if (!name_ok.ok()) {
+      ex.SendError(name_ok);
+    } else {
+      Handle(ex);
+    }
+  } catch (const Poco::Exception& e) {
+    context_.logger.Warn(request.getMethod() + " " + request.getURI() + " failed: " + e.displayText());
+    if (!ex.sent()) ex.SendError(Status::IOError(e.displayText()));
+  } catch (const std::exception& e) {
+    context_.logger.Error(request.getMethod() + " " + request.getURI() + " failed: " + e.what());
+    if (!ex.sent()) ex.SendError(Status::IOError(e.what()));
+  }
+  if (context_.config.access_log) {
+    Logger::Access a;
+    a.remote = request.clientAddress().toString();
+    a.method = request.getMethod();
+    a.uri = request.getURI();
+    a.status = static_cast<int>(response.getStatus());
+    a.bytes = ex.bytes_sent();
+    a.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    a.user_agent = request.get("User-Agent", "");
+    context_.logger.LogAccess(a);
+  }
+}
+
+}  // namespace regfs::httpd

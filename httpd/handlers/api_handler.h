@@ -1,0 +1,31 @@
+// The base of every endpoint handler: common headers, name validation, exception safety,
+// shutdown accounting and the access log line, so each endpoint class holds only its logic.
+#pragma once
+
+#include <Poco/Net/HTTPRequestHandler.h>
+
+#include "exchange.h"
+#include "route.h"
+#include "server_context.h"
+
+namespace regfs::httpd {
+
+class ApiHandler : public Poco::Net::HTTPRequestHandler {
+ public:
+  ApiHandler(const ServerContext& context, Route route)
+      : context_(context), route_(std::move(route)) {}
+
+  void handleRequest(Poco::Net::HTTPServerRequest& request,
+                     Poco::Net::HTTPServerResponse& response) final;
+
+ protected:
+  // Handles one request. REQUIRES: the route's name, if any, is a valid repository name.
+  virtual void Handle(Exchange& ex) = 0;
+  // 405 with the allowed methods.
+  static void MethodNotAllowed(Exchange& ex, const std::string& allowed);
+
+  const ServerContext& context_;
+  const Route route_;
+};
+
+}  // namespace regfs::httpd

@@ -1,0 +1,188 @@
+#include "handlers/handlers.h"
+
+namespace regfs::httpd {
+
+using Poco::Net::HTTPResponse;
+
+namespace {
+
+// "<first>-<last>" (inclusive; some clients prefix "bytes="). nullopt when malformed.
+std::optional<std::pair<uint64_t, uint64_t>> ParseContentRange(std::string text) {
+  if (text.starts_with("bytes ")) text = text.substr(6);
+  if (text.starts_with("bytes=")) text = text.substr(6);
+  auto slash = text.find('/');
+  if (slash != std::string::npos) text = text.substr(0, slash);
+  auto dash = text.find('-');
+  if (dash == std::string::npos) return std::nullopt;
+  std::string a = text.substr(0, dash), b = text.substr(dash + 1);
+  auto digits = [](const std::string& s) {
+    return !s.empty() && s.size() <= 19 && s.find_first_not_of("0123456789") == std::string::npos;
+  };
+  if (!digits(a) || !digits(b)) return std::nullopt;
+  uint64_t first = std::stoull(a), last = std::stoull(b);
+  if (last < first) return std::nullopt;
+  return std::make_pair(first, last);
+}
+
+std::string RangeHeader(uint64_t size) {
+  // registry:2 answers "0-0" for an empty upload; clients expect that shape.
+  return "0-" + std::to_string(size == 0 ? 0 : size - 1);
+}
+
+}  // namespace
+
+void UploadHandler::Handle(Exchange& ex) {
+  const std::string& m = ex.method();
+  if (route_.kind == Route::Kind::kUploadStart) {
+    if (m == "POST") return Start(ex);
+    return MethodNotAllowed(ex, "POST");
+  }
+  if (m == "GET" || m == "HEAD") return Progress(ex);
+  if (m == "PATCH") return Patch(ex);
+  if (m == "PUT") return Finish(ex);
+  if (m == "DELETE") return Cancel(ex);
+  MethodNotAllowed(ex, "GET, PATCH, PUT, DELETE");
+}
+
+void UploadHandler::SendUploadAccepted(Exchange& ex, const UploadInfo& info) {
+  auto& res = ex.response();
+  res.set("Location", ex.Url("/v2/" + route_.name + "/blobs/uploads/" + info.id));
+  res.set("Docker-Upload-UUID", info.id);
+  res.set("Range", RangeHeader(info.size));
+  ex.SendStatus(HTTPResponse::HTTP_ACCEPTED);
+}
+
+void UploadHandler::Start(Exchange& ex) {
+  Registry& registry = ex.registry();
+  auto mount = ex.Query("mount");
+  auto from = ex.Query("from");
+  if (mount && from) {
+    auto digest = Digest::Parse(*mount);
+    if (!digest.ok()) return ex.SendError(digest.status());
+    auto mounted = registry.MountBlob(route_.name, *from, *digest);
+    if (mounted.ok()) {
+      auto& res = ex.response();
+      res.set("Location", ex.Url("/v2/" + route_.name + "/blobs/" + digest->ToString()));
+      res.set("Docker-Content-Digest", digest->ToString());
+      return ex.SendStatus(HTTPResponse::HTTP_CREATED);
+    }
+    if (mounted.status().reason() == Status::Reason::kUnsupported) {
+      return ex.SendError(mounted.status());
+    }
+    // The source lacks the blob (or is no valid name): the spec says start a normal upload.
+  }
+  std::optional<Digest> digest;
+  if (auto text = ex.Query("digest")) {
+    auto parsed = Digest::Parse(*text);
+    if (!parsed.ok()) return ex.SendError(parsed.status());
+    digest = *parsed;
+  }
+  auto upload = registry.StartUpload(route_.name);
+  if (!upload.ok()) return ex.SendError(upload.status());
+  if (!digest) {
+    return SendUploadAccepted(ex, *upload);
+  }
+  // Monolithic upload: POST with ?digest= and the whole blob as body.
+  if (!AppendBody(ex, upload->id)) {
+    (void)registry.CancelUpload(route_.name, upload->id);
+    return;
+  }
+  auto blob = registry.CommitUpload(route_.name, upload->id, *digest);
+  if (!blob.ok()) {
+    (void)registry.CancelUpload(route_.name, upload->id);
+    return ex.SendError(blob.status());
+  }
+  auto& res = ex.response();
+  res.set("Location", ex.Url("/v2/" + route_.name + "/blobs/" + digest->ToString()));
+  res.set("Docker-Content-Digest", digest->ToString());
+  ex.SendStatus(HTTPResponse::HTTP_CREATED);
+}
+
+void UploadHandler::Progress(Exchange& ex) {
+  auto info = ex.registry().StatUpload(route_.name, route_.reference);
+  if (!info.ok()) return ex.SendError(info.status());
+  auto& res = ex.response();
+  res.set("Location", ex.Url("/v2/" + route_.name + "/blobs/uploads/" + info->id));
+  res.set("Docker-Upload-UUID", info->id);
+  res.set("Range", RangeHeader(info->size));
+  ex.SendStatus(HTTPResponse::HTTP_NO_CONTENT);
+}
+
+bool UploadHandler::AppendBody(Exchange& ex, const std::string& id) {
+  auto& req = ex.request();
+  std::optional<uint64_t> expected_offset;
+  std::optional<uint64_t> expected_length;
+  if (req.has("Content-Range")) {
+    auto range = ParseContentRange(req.get("Content-Range"));
+    if (!range) {
+      ex.SendError(::regfs::Status::OutOfRange("Content-Range must be <first>-<last>"));
+      return false;
+    }
+    expected_offset = range->first;
+    expected_length = range->second - range->first + 1;
+    if (req.hasContentLength() &&
+        static_cast<uint64_t>(req.getContentLength64()) != *expected_length) {
+      ex.SendError(::regfs::Status::OutOfRange("Content-Range and Content-Length disagree"));
+      return false;
+    }
+  }
+  if (!expected_offset && !ex.HasBody()) {
+    ex.MarkBodyConsumed();
+    return true;
+  }
+  auto before = ex.registry().StatUpload(route_.name, id);
+  if (!before.ok()) {
+    ex.SendError(before.status());
+    return false;
+  }
+  auto info = ex.registry().AppendUpload(route_.name, id, req.stream(), expected_offset);
+  if (!info.ok()) {
+    ex.SendError(info.status());
+    return false;
+  }
+  ex.MarkBodyConsumed();
+  uint64_t received = info->size - before->size;
+  uint64_t declared = expected_length.value_or(
+      req.hasContentLength() ? static_cast<uint64_t>(req.getContentLength64()) : received);
+  if (received != declared) {
+    // The bytes that did arrive stay: the client can ask where the upload stands and resume.
+    ex.SendError(::regfs::Status::InvalidArgument("received " + std::to_string(received) +
+                                             " bytes, but the request announced " +
+                                             std::to_string(declared),
+                                         Status::Reason::kSizeInvalid));
+    return false;
+  }
+  return true;
+}
+
+void UploadHandler::Patch(Exchange& ex) {
+  if (!AppendBody(ex, route_.reference)) return;
+  auto info = ex.registry().StatUpload(route_.name, route_.reference);
+  if (!info.ok()) return ex.SendError(info.status());
+  SendUploadAccepted(ex, *info);
+}
+
+void UploadHandler::Finish(Exchange& ex) {
+  auto text = ex.Query("digest");
+  if (!text) {
+    return ex.SendError(::regfs::Status::InvalidArgument("the digest query parameter is required",
+                                                Status::Reason::kDigestInvalid));
+  }
+  auto digest = Digest::Parse(*text);
+  if (!digest.ok()) return ex.SendError(digest.status());
+  if (!AppendBody(ex, route_.reference)) return;
+  auto blob = ex.registry().CommitUpload(route_.name, route_.reference, *digest);
+  if (!blob.ok()) return ex.SendError(blob.status());
+  auto& res = ex.response();
+  res.set("Location", ex.Url("/v2/" + route_.name + "/blobs/" + digest->ToString()));
+  res.set("Docker-Content-Digest", digest->ToString());
+  ex.SendStatus(HTTPResponse::HTTP_CREATED);
+}
+
+void UploadHandler::Cancel(Exchange& ex) {
+  ::regfs::Status s = ex.registry().CancelUpload(route_.name, route_.reference);
+  if (!s.ok()) return ex.SendError(s);
+  ex.SendStatus(HTTPResponse::HTTP_NO_CONTENT);
+}
+
+}  // namespace regfs::httpd

@@ -1,0 +1,133 @@
+#include "logger.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+namespace regfs::httpd {
+
+namespace {
+
+std::string Now() {
+  auto now = std::chrono::system_clock::now();
+  std::time_t secs = std::chrono::system_clock::to_time_t(now);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buf;
+}
+
+std::string JsonEscape(const std::string& s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out;
+}
+
+// Text values are quoted when they contain spaces or quotes, so lines stay parseable.
+std::string TextValue(const std::string& s) {
+  if (!s.empty() && s.find_first_of(" \"=\t\n") == std::string::npos) return s;
+  return "\"" + JsonEscape(s) + "\"";
+}
+
+const char* LevelName(Logger::Level l) {
+  switch (l) {
+    case Logger::Level::kError: return "error";
+    case Logger::Level::kWarn: return "warning";
+    case Logger::Level::kInfo: return "info";
+    case Logger::Level::kDebug: return "debug";
+  }
+  return "info";
+}
+
+}  // namespace
+
+Logger::Logger(const std::string& level, bool json, std::map<std::string, std::string> fields)
+    : json_(json), fields_(std::move(fields)) {
+  if (level == "error") level_ = Level::kError;
+  else if (level == "warn" || level == "warning") level_ = Level::kWarn;
+  else if (level == "debug") level_ = Level::kDebug;
+  else level_ = Level::kInfo;
+}
+
+void Logger::WriteLine(const std::string& line) const {
+  // One write per line: atomic for lines below PIPE_BUF on pipes, and never interleaved.
+  std::string with_newline = line + "\n";
+  const char* p = with_newline.data();
+  size_t left = with_newline.size();
+  while (left > 0) {
+    ssize_t n = ::write(STDERR_FILENO, p, left);
+    if (n <= 0) return;
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+}
+
+void Logger::Log(Level level, const std::string& message,
+                 const std::map<std::string, std::string>& extra) const {
+  if (!Enabled(level)) return;
+  std::string line;
+  if (json_) {
+    line = "{\"time\":\"" + Now() + "\",\"level\":\"" + LevelName(level) + "\",\"msg\":\"" +
+           JsonEscape(message) + "\"";
+    for (const std::map<std::string, std::string>* m : {&fields_, &extra}) {
+      for (const auto& [k, v] : *m) line += ",\"" + JsonEscape(k) + "\":\"" + JsonEscape(v) + "\"";
+    }
+    line += "}";
+  } else {
+    line = "time=" + Now() + " level=" + LevelName(level) + " msg=" + TextValue(message);
+    for (const std::map<std::string, std::string>* m : {&fields_, &extra}) {
+      for (const auto& [k, v] : *m) line += " " + k + "=" + TextValue(v);
+    }
+  }
+  WriteLine(line);
+}
+
+void Logger::LogAccess(const Access& a) const {
+  char seconds[32];
+  std::snprintf(seconds, sizeof seconds, "%.6f", a.seconds);
+  const std::map<std::string, std::string> f = {
+      {"remote", a.remote},       {"method", a.method},
+      {"uri", a.uri},             {"status", std::to_string(a.status)},
+      {"bytes", std::to_string(a.bytes)}, {"duration_s", seconds},
+      {"user_agent", a.user_agent},
+  };
+  std::string line;
+  if (json_) {
+    line = "{\"time\":\"" + Now() + "\",\"level\":\"info\",\"msg\":\"access\"";
+    for (const std::map<std::string, std::string>* m : {&fields_, &f}) {
+      for (const auto& [k, v] : *m) line += ",\"" + JsonEscape(k) + "\":\"" + JsonEscape(v) + "\"";
+    }
+    line += "}";
+  } else {
+    line = "time=" + Now() + " level=info msg=access";
+    for (const char* k : {"remote", "method", "uri", "status", "bytes", "duration_s", "user_agent"}) {
+      line += std::string(" ") + k + "=" + TextValue(f.at(k));
+    }
+    for (const auto& [k, v] : fields_) line += " " + k + "=" + TextValue(v);
+  }
+  WriteLine(line);
+}
+
+}  // namespace regfs::httpd

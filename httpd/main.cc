@@ -1,0 +1,169 @@
+// regfs-httpd: the registry's HTTP front end.
+//
+//   regfs-httpd serve [CONFIG]    serve the Distribution API (config.yml format)
+//   regfs-httpd --version | --help
+//
+// Signals are handled by one sigwait() loop in main instead of Poco's ServerApplication,
+// so shutdown (stop accepting, let in-flight requests finish, exit) is explicit and
+// nothing daemonizes: under systemd the server runs in the foreground.
+#include <Poco/Net/HTTPServer.h>
+#include <Poco/Net/HTTPServerParams.h>
+#include <Poco/Net/NetException.h>
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/ThreadPool.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "config.h"
+#include "logger.h"
+#include "regfs/core/registry.h"
+#include "request_router.h"
+#include "server_context.h"
+#include "version.h"
+
+extern char** environ;
+
+namespace regfs::httpd {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitRuntime = 1;  // could not serve: port taken, storage unusable
+constexpr int kExitUsage = 2;    // bad command line or configuration
+
+void PrintUsage(std::ostream& out) {
+  out << "usage: regfs-httpd serve [CONFIG]\n"
+         "       regfs-httpd --version | --help\n\n"
+         "Serves a container image registry (OCI Distribution Spec v1.1, Docker Registry HTTP\n"
+         "API v2). CONFIG is a config.yml in the format of CNCF Distribution (registry:2);\n"
+         "without it the registry listens on :5000 and stores data in /var/lib/registry.\n"
+         "Every key can be overridden by an environment variable REGISTRY_<SECTION>_<KEY>,\n"
+         "e.g. REGISTRY_HTTP_ADDR=127.0.0.1:5000 or\n"
+         "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=/srv/registry.\n";
+}
+
+Result<std::shared_ptr<StorageDriver>> MakeDriver(const Config& config) {
+  if (config.storage_driver == "inmemory") return NewInMemoryDriver();
+  return NewFilesystemDriver(config.root_directory);
+}
+
+int Serve(const std::string& config_path) {
+  std::vector<std::string> environment;
+  for (char** e = environ; *e != nullptr; ++e) environment.emplace_back(*e);
+  auto config = LoadConfig(config_path, environment);
+  if (!config.ok()) {
+    std::cerr << "regfs-httpd: " << config.status().message() << "\n";
+    return kExitUsage;
+  }
+  Logger logger(config->log_level, config->log_formatter == "json", config->log_fields);
+  for (const auto& w : config->warnings) logger.Warn(w);
+
+  auto driver = MakeDriver(*config);
+  if (!driver.ok()) {
+    logger.Error(driver.status().message());
+    std::cerr << "regfs-httpd: " << driver.status().message() << "\n";
+    return kExitRuntime;
+  }
+  RegistryOptions options;
+  options.driver = *driver;
+  options.delete_enabled = config->delete_enabled;
+  options.read_only = config->read_only;
+  auto registry = Registry::Open(options);
+  if (!registry.ok()) {
+    logger.Error(registry.status().message());
+    std::cerr << "regfs-httpd: " << registry.status().message() << "\n";
+    return kExitRuntime;
+  }
+
+  // Block the shutdown signals before any thread starts, so only sigwait() sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill the server
+
+  Poco::Net::ServerSocket socket;
+  const std::string addr = config->addr.ToString();
+  try {
+    Poco::Net::SocketAddress address(config->addr.host.empty() ? "0.0.0.0" : config->addr.host,
+                                     static_cast<Poco::UInt16>(config->addr.port));
+    socket.bind(address, true);
+    socket.listen(1024);
+  } catch (const Poco::Exception& e) {
+    std::string why = e.displayText();
+    if (why.find("in use") != std::string::npos) why = "address already in use";
+    std::string msg = "cannot listen on " + addr + ": " + why;
+    logger.Error(msg);
+    std::cerr << "regfs-httpd: " << msg << "\n";
+    return kExitRuntime;
+  }
+
+  std::atomic<int> in_flight{0};
+  std::atomic<bool> shutting_down{false};
+  ServerContext context{**registry, *config, logger, in_flight, shutting_down};
+
+  auto* params = new Poco::Net::HTTPServerParams;
+  params->setKeepAlive(true);
+  params->setKeepAliveTimeout(Poco::Timespan(30, 0));
+  params->setMaxKeepAliveRequests(0);
+  // A client that sends nothing for this long loses its connection and its thread.
+  params->setTimeout(Poco::Timespan(60, 0));
+  params->setMaxThreads(512);
+  params->setMaxQueued(1024);
+  params->setServerName("regfs");
+  params->setSoftwareVersion(std::string("regfs/") + kVersion);
+  // Each keep-alive connection holds a thread; size the pool for many concurrent clients.
+  Poco::ThreadPool pool("http", 8, 512, 60);
+  Poco::Net::HTTPServer server(new RequestRouter(context), pool, socket, params);
+  server.start();
+  logger.Info("regfs-httpd " + std::string(kVersion) + " listening on " + addr + ", storage " +
+              (*driver)->Describe() + (config->read_only ? " (read-only)" : "") +
+              (config->delete_enabled ? ", deletes enabled" : ""));
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  logger.Info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
+              ", finishing in-flight requests");
+  shutting_down = true;
+  server.stopAll(false);
+  auto deadline = std::chrono::steady_clock::now() + config->drain_timeout;
+  while (in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (in_flight.load() > 0) {
+    logger.Warn(std::to_string(in_flight.load()) + " requests still running after " +
+                std::to_string(config->drain_timeout.count()) + "s; exiting anyway");
+  }
+  logger.Info("stopped");
+  // Idle keep-alive connections would hold the pool's threads until they time out; every
+  // write is already durable, so leave without waiting for them.
+  std::fflush(nullptr);
+  _exit(kExitOk);
+}
+
+}  // namespace
+}  // namespace regfs::httpd
+
+int main(int argc, char** argv) {
+  using namespace regfs::httpd;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && (args[0] == "--version" || args[0] == "version")) {
+    std::cout << "regfs-httpd " << kVersion << "\n";
+    return kExitOk;
+  }
+  if (!args.empty() && (args[0] == "--help" || args[0] == "-h" || args[0] == "help")) {
+    PrintUsage(std::cout);
+    return kExitOk;
+  }
+  if (!args.empty() && args[0] == "serve") args.erase(args.begin());
+  if (args.size() > 1 || (!args.empty() && args[0].starts_with("-"))) {
+    PrintUsage(std::cerr);
+    return kExitUsage;
+  }
+  return Serve(args.empty() ? "" : args[0]);
+}

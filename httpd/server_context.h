@@ -1,0 +1,23 @@
+// What every request handler shares: the registry, the configuration and the log.
+// Immutable after start, so handlers on any thread may read it without locks.
+#pragma once
+
+#include <atomic>
+
+#include "config.h"
+#include "logger.h"
+#include "regfs/core/registry.h"
+
+namespace regfs::httpd {
+
+struct ServerContext {
+  Registry& registry;
+  const Config& config;
+  const Logger& logger;
+  // Requests being handled right now; shutdown waits for it to reach zero.
+  std::atomic<int>& in_flight;
+  // Set once shutdown starts: responses then close their connection.
+  std::atomic<bool>& shutting_down;
+};
+
+}  // namespace regfs::httpd
