@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what building (and, with --test, testing) regfs needs on Debian 12.
+# Packages already present are not reinstalled; apt runs only when something is missing.
+set -euo pipefail
+
+build_packages=(g++ cmake make pkg-config libpoco-dev libyaml-cpp-dev libssl-dev libgtest-dev)
+test_packages=(docker.io skopeo docker-registry curl jq python3 openssl ca-certificates)
+
+packages=("${build_packages[@]}")
+if [[ "${1:-}" == "--test" ]]; then packages+=("${test_packages[@]}"); fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]} == 0)); then exit 0; fi
+
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
