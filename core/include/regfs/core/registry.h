@@ -57,7 +57,7 @@ struct RegistryOptions {
   std::shared_ptr<StorageDriver> driver;  // REQUIRED
   bool delete_enabled = false;            // storage.delete.enabled
   bool read_only = false;                 // storage.maintenance.readonly.enabled
-  // fsync blob bytes before linking them and link files before renaming them into place.
+  // fsync blob and manifest bytes before any link makes them reachable.
   bool durable_writes = true;
   std::vector<std::shared_ptr<ChangeListener>> listeners;
 };

@@ -73,7 +73,8 @@ class StorageDriver {
   // larger than max_size, so a corrupt or hostile file cannot exhaust memory.
   virtual Result<std::string> GetContent(std::string_view path, size_t max_size) = 0;
   // Replaces the object atomically: a reader sees the old content or the new, never a part.
-  // With `durable`, the new content is on stable storage before this returns.
+  // With `durable`, the new content is on stable storage before it replaces the old one
+  // (the replacement itself becomes durable in order with later changes).
   virtual Status PutContent(std::string_view path, std::string_view content, bool durable) = 0;
 
   // Opens for reading at `offset`. NotFound if missing; a directory is NotFound too.
