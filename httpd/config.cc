@@ -24,6 +24,7 @@ const std::set<std::string>& SupportedKeys() {
       "storage.inmemory",
       "storage.delete.enabled",
       "storage.maintenance.readonly.enabled",
+      "storage.maintenance.uploadpurging",
       // regfs keeps its own caches and never redirects: these are honoured by design.
       "storage.cache",
       "storage.redirect.disable",
@@ -227,6 +228,18 @@ Result<Config> LoadConfig(const std::string& path, const std::vector<std::string
   if (Lookup(root, "storage.filesystem")) c.storage_driver = "filesystem";
   REGFS_RETURN_IF_ERROR(Read(root, "storage.delete.enabled", &c.delete_enabled));
   REGFS_RETURN_IF_ERROR(Read(root, "storage.maintenance.readonly.enabled", &c.read_only));
+
+  REGFS_RETURN_IF_ERROR(Read(root, "storage.maintenance.uploadpurging.enabled", &c.upload_purging.enabled));
+  REGFS_RETURN_IF_ERROR(Read(root, "storage.maintenance.uploadpurging.dryrun", &c.upload_purging.dry_run));
+  for (auto [key, target] : {std::pair{"storage.maintenance.uploadpurging.age", &c.upload_purging.age},
+                             std::pair{"storage.maintenance.uploadpurging.interval", &c.upload_purging.interval}}) {
+    if (YAML::Node n = Lookup(root, key); n && !n.IsNull()) {
+      auto d = ParseDuration(n.as<std::string>());
+      if (!d.ok()) return Status::InvalidArgument(std::string(key) + ": " + d.status().message());
+      if (d->count() <= 0) return Status::InvalidArgument(std::string(key) + " must be positive");
+      *target = *d;
+    }
+  }
 
   std::string addr = ":5000";
   REGFS_RETURN_IF_ERROR(Read(root, "http.addr", &addr));

@@ -34,6 +34,13 @@ struct Config {
   std::string root_directory = "/var/lib/registry";
   bool delete_enabled = false;
   bool read_only = false;
+  // storage.maintenance.uploadpurging: remove uploads abandoned longer than `age`.
+  struct UploadPurging {
+    bool enabled = true;
+    std::chrono::seconds age{168 * 3600};
+    std::chrono::seconds interval{24 * 3600};
+    bool dry_run = false;
+  } upload_purging;
   // http
   ListenAddress addr;
   std::string host;  // external base URL for absolute Location headers, e.g. https://r.example

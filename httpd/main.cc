@@ -125,6 +125,27 @@ int Serve(const std::string& config_path) {
               (*driver)->Describe() + (config->read_only ? " (read-only)" : "") +
               (config->delete_enabled ? ", deletes enabled" : ""));
 
+  if (config->upload_purging.enabled && !config->read_only) {
+    // Abandoned uploads (clients that gave up, pushes cut off by a crash) are removed in
+    // the background, as registry:2 does. The thread dies with the process.
+    std::thread([&registry, &logger, purging = config->upload_purging] {
+      // First pass a minute after start (crash debris goes early), then every interval.
+      auto next = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+      while (true) {
+        std::this_thread::sleep_until(next);
+        next += purging.interval;
+        auto purged = (*registry)->PurgeUploads(std::chrono::system_clock::now() - purging.age,
+                                                purging.dry_run);
+        if (!purged.ok()) {
+          logger.Warn("upload purging failed: " + purged.status().message());
+        } else if (*purged > 0) {
+          logger.Info((purging.dry_run ? "would purge " : "purged ") + std::to_string(*purged) +
+                      " abandoned uploads");
+        }
+      }
+    }).detach();
+  }
+
   int sig = 0;
   sigwait(&signals, &sig);
   logger.Info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +

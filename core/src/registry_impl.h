@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <list>
 #include <map>
 #include <mutex>
@@ -50,6 +51,8 @@ class RegistryImpl final : public Registry {
   Result<std::vector<Descriptor>> ListReferrers(const std::string& repo, const Digest& subject,
                                                 const std::string& artifact_type) override;
 
+  Result<size_t> PurgeUploads(std::chrono::system_clock::time_point cutoff, bool dry_run) override;
+
  private:
   // ---- shared helpers (registry.cc)
   Status CheckWritable() const;
@@ -60,6 +63,10 @@ class RegistryImpl final : public Registry {
   Status WriteLink(const std::string& path, const Digest& digest);
   bool Exists(const std::string& path);
   bool RepositoryExists(const std::string& repo);
+  // Calls visit(name, child folder names) for every folder below repositories/ that could
+  // be a repository, in no particular order (registry_listings.cc).
+  Status WalkRepositoryFolders(
+      const std::function<void(const std::string&, const std::vector<std::string>&)>& visit);
   void Notify(const ChangeEvent& event);
 
   // ---- uploads (registry_uploads.cc)

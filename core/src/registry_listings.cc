@@ -49,26 +49,36 @@ Result<Page> RegistryImpl::ListTags(const std::string& repo, const std::string& 
   return Paginate(std::move(tags), last, limit);
 }
 
-Result<Page> RegistryImpl::ListRepositories(const std::string& last, size_t limit) {
-  std::vector<std::string> repos;
-  // A folder is a repository when it holds _manifests (registry:2's rule); folders whose
-  // name starts with "_" are a repository's own data and are not descended into.
+Status RegistryImpl::WalkRepositoryFolders(
+    const std::function<void(const std::string&, const std::vector<std::string>&)>& visit) {
+  // Folders whose name starts with "_" are a repository's own data, never a repository
+  // (the name grammar forbids it), so the walk does not descend into them.
   std::function<Status(const std::string&, const std::string&)> walk =
       [&](const std::string& dir, const std::string& name) -> Status {
     auto children = driver_.List(dir);
     if (!children.ok()) return children.status().IsNotFound() ? Status::Ok() : children.status();
+    if (!name.empty()) visit(name, *children);
     for (const std::string& child : *children) {
-      if (child == "_manifests" && !name.empty()) {
-        repos.push_back(name);
-      } else if (!child.empty() && child[0] != '_' && child[0] != '.') {
-        std::string child_name = name.empty() ? child : name + "/" + child;
-        auto info = driver_.Stat(dir + "/" + child);
-        if (info.ok() && info->is_directory) REGFS_RETURN_IF_ERROR(walk(dir + "/" + child, child_name));
+      if (child.empty() || child[0] == '_' || child[0] == '.') continue;
+      auto info = driver_.Stat(dir + "/" + child);
+      if (info.ok() && info->is_directory) {
+        REGFS_RETURN_IF_ERROR(walk(dir + "/" + child, name.empty() ? child : name + "/" + child));
       }
     }
     return Status::Ok();
   };
-  REGFS_RETURN_IF_ERROR(walk(layout::RepositoriesRoot(), ""));
+  return walk(layout::RepositoriesRoot(), "");
+}
+
+Result<Page> RegistryImpl::ListRepositories(const std::string& last, size_t limit) {
+  std::vector<std::string> repos;
+  // A folder is a repository when it holds _manifests (registry:2's rule).
+  REGFS_RETURN_IF_ERROR(WalkRepositoryFolders(
+      [&](const std::string& name, const std::vector<std::string>& children) {
+        if (std::find(children.begin(), children.end(), "_manifests") != children.end()) {
+          repos.push_back(name);
+        }
+      }));
   return Paginate(std::move(repos), last, limit);
 }
 

@@ -1,5 +1,6 @@
 // Upload sessions: data and startedat under _uploads/<id>/, exactly where registry:2 keeps
 // them, so an upload can be continued by any process sharing the storage.
+#include <algorithm>
 #include <ctime>
 #include <functional>
 #include <random>
@@ -202,6 +203,38 @@ Status RegistryImpl::CancelUpload(const std::string& repo, const std::string& id
   Status s = driver_.Delete(layout::UploadDir(repo, id));
   if (s.IsNotFound()) return UploadUnknown(id);
   return s;
+}
+
+Result<size_t> RegistryImpl::PurgeUploads(std::chrono::system_clock::time_point cutoff,
+                                          bool dry_run) {
+  REGFS_RETURN_IF_ERROR(CheckWritable());
+  std::vector<std::pair<std::string, std::string>> candidates;  // (repository, upload id)
+  REGFS_RETURN_IF_ERROR(WalkRepositoryFolders(
+      [&](const std::string& repo, const std::vector<std::string>& children) {
+        if (std::find(children.begin(), children.end(), "_uploads") == children.end()) return;
+        auto ids = driver_.List(layout::UploadsDir(repo));
+        if (!ids.ok()) return;
+        for (const std::string& id : *ids) {
+          if (IsValidUploadId(id)) candidates.emplace_back(repo, id);
+        }
+      }));
+  size_t purged = 0;
+  for (const auto& [repo, id] : candidates) {
+    auto started = driver_.GetContent(layout::UploadStartedAt(repo, id), 64);
+    std::chrono::system_clock::time_point when{};
+    if (started.ok()) {
+      when = ParseRfc3339(*started);
+    } else if (auto dir = driver_.Stat(layout::UploadDir(repo, id)); dir.ok()) {
+      when = dir->modified;  // a crash before startedat was written
+    }
+    if (when >= cutoff) continue;
+    ++purged;
+    if (dry_run) continue;
+    std::lock_guard<std::mutex> lock(UploadLock(repo, id));
+    hash_states_.Forget(CacheKey(repo, id));
+    (void)driver_.Delete(layout::UploadDir(repo, id));
+  }
+  return purged;
 }
 
 }  // namespace regfs

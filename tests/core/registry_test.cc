@@ -262,6 +262,19 @@ TEST_P(RegistryTest, ChangesAreAnnounced) {
   EXPECT_EQ(listener_->events.back().tag, "v1");
 }
 
+TEST_P(RegistryTest, PurgeRemovesOnlyOldUploads) {
+  auto up = registry_->StartUpload("p");
+  ASSERT_TRUE(up.ok());
+  auto past = std::chrono::system_clock::now() - std::chrono::hours(1);
+  EXPECT_EQ(*registry_->PurgeUploads(past, false), 0u);
+  EXPECT_TRUE(registry_->StatUpload("p", up->id).ok());
+  auto future = std::chrono::system_clock::now() + std::chrono::hours(1);
+  EXPECT_EQ(*registry_->PurgeUploads(future, true), 1u);
+  EXPECT_TRUE(registry_->StatUpload("p", up->id).ok());
+  EXPECT_EQ(*registry_->PurgeUploads(future, false), 1u);
+  EXPECT_FALSE(registry_->StatUpload("p", up->id).ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(AllDrivers, RegistryTest, ::testing::Values("filesystem", "inmemory"),
                          testing::DriverName);
 

@@ -159,6 +159,13 @@ class Registry {
   virtual Result<std::vector<Descriptor>> ListReferrers(const std::string& repo,
                                                         const Digest& subject,
                                                         const std::string& artifact_type) = 0;
+
+  // ---- maintenance
+  // Removes uploads started before `cutoff` (abandoned by clients or cut off by a crash) in
+  // every repository. With `dry_run` only counts them. Returns how many were (or would be)
+  // removed.
+  virtual Result<size_t> PurgeUploads(std::chrono::system_clock::time_point cutoff,
+                                      bool dry_run) = 0;
 };
 
 }  // namespace regfs
