@@ -19,7 +19,7 @@
 #include <iostream>
 #include <thread>
 
-#include "config.h"
+#include "regfs/config/config.h"
 #include "logger.h"
 #include "regfs/core/registry.h"
 #include "request_router.h"

@@ -4,7 +4,7 @@
 
 #include <atomic>
 
-#include "config.h"
+#include "regfs/config/config.h"
 #include "logger.h"
 #include "regfs/core/registry.h"
 

@@ -51,6 +51,18 @@ class RegistryImpl final : public Registry {
   Result<std::vector<Descriptor>> ListReferrers(const std::string& repo, const Digest& subject,
                                                 const std::string& artifact_type) override;
 
+  Result<RepositoryFolder> ListFolder(const std::string& path) override;
+  Result<TagInfo> StatTag(const std::string& repo, const std::string& tag) override;
+  Result<std::vector<Digest>> ListManifestDigests(const std::string& repo) override;
+  Result<std::vector<Digest>> ListBlobDigests(const std::string& repo) override;
+  Result<std::vector<UploadInfo>> ListUploads(const std::string& repo) override;
+  Result<ContentInfo> StatContent(const Digest& digest) override;
+  Result<std::unique_ptr<FileReader>> OpenContent(const Digest& digest, uint64_t offset) override;
+  Result<std::unique_ptr<FileReader>> OpenUpload(const std::string& repo, const std::string& id,
+                                                 uint64_t offset) override;
+  Status SetTag(const std::string& repo, const std::string& tag, const Digest& digest) override;
+  Status DeleteRepository(const std::string& repo) override;
+
   Result<size_t> PurgeUploads(std::chrono::system_clock::time_point cutoff, bool dry_run) override;
 
  private:
@@ -84,6 +96,10 @@ class RegistryImpl final : public Registry {
   // Metadata of a stored manifest (parsed once, then cached: manifests are immutable).
   Result<ManifestMetadata> LoadMetadata(const Digest& digest);
   Status CheckReferences(const std::string& repo, const ParsedManifest& manifest);
+  // Writes the tag's index and current links (manifest already present).
+  Status WriteTag(const std::string& repo, const std::string& tag, const Digest& digest);
+  // Digests named by the <alg>/<hex>/link folders below `dir` (revisions, _layers).
+  Result<std::vector<Digest>> ListLinkedDigests(const std::string& dir);
 
   RegistryOptions options_;
   StorageDriver& driver_;

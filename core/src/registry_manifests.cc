@@ -169,17 +169,28 @@ Result<PutManifestResult> RegistryImpl::PutManifest(const std::string& repo,
           .digest = digest,
           .media_type = manifest->media_type,
           .size = bytes.size()});
-  if (!by_digest) {
-    REGFS_RETURN_IF_ERROR(WriteLink(layout::TagIndexLink(repo, reference, digest), digest));
-    REGFS_RETURN_IF_ERROR(WriteLink(layout::TagCurrentLink(repo, reference), digest));
-    Notify({.kind = ChangeEvent::Kind::kTagSet,
-            .repository = repo,
-            .digest = digest,
-            .tag = reference,
-            .media_type = manifest->media_type,
-            .size = bytes.size()});
-  }
+  if (!by_digest) REGFS_RETURN_IF_ERROR(WriteTag(repo, reference, digest));
   return PutManifestResult{digest, manifest->subject};
+}
+
+Status RegistryImpl::WriteTag(const std::string& repo, const std::string& tag, const Digest& digest) {
+  REGFS_RETURN_IF_ERROR(WriteLink(layout::TagIndexLink(repo, tag, digest), digest));
+  REGFS_RETURN_IF_ERROR(WriteLink(layout::TagCurrentLink(repo, tag), digest));
+  ChangeEvent event{.kind = ChangeEvent::Kind::kTagSet, .repository = repo, .digest = digest, .tag = tag};
+  if (auto meta = metadata_.Get(digest)) {
+    event.media_type = meta->media_type;
+    event.size = meta->size;
+  }
+  Notify(event);
+  return Status::Ok();
+}
+
+Status RegistryImpl::SetTag(const std::string& repo, const std::string& tag, const Digest& digest) {
+  REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
+  REGFS_RETURN_IF_ERROR(ValidateTag(tag));
+  REGFS_RETURN_IF_ERROR(CheckWritable());
+  if (!Exists(layout::RevisionLink(repo, digest))) return ManifestUnknown(digest.ToString());
+  return WriteTag(repo, tag, digest);
 }
 
 Status RegistryImpl::DeleteManifest(const std::string& repo, const std::string& reference) {

@@ -88,7 +88,7 @@ Result<UploadInfo> RegistryImpl::StatUpload(const std::string& repo, const std::
   if (!IsValidUploadId(id)) return UploadUnknown(id);
   auto data = driver_.Stat(layout::UploadData(repo, id));
   if (!data.ok()) return data.status().IsNotFound() ? UploadUnknown(id) : data.status();
-  UploadInfo info{id, data->size, {}};
+  UploadInfo info{id, data->size, {}, data->modified};
   auto started = driver_.GetContent(layout::UploadStartedAt(repo, id), 64);
   if (started.ok()) info.started_at = ParseRfc3339(*started);
   return info;
@@ -203,6 +203,32 @@ Status RegistryImpl::CancelUpload(const std::string& repo, const std::string& id
   Status s = driver_.Delete(layout::UploadDir(repo, id));
   if (s.IsNotFound()) return UploadUnknown(id);
   return s;
+}
+
+Result<std::vector<UploadInfo>> RegistryImpl::ListUploads(const std::string& repo) {
+  REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
+  std::vector<UploadInfo> out;
+  auto ids = driver_.List(layout::UploadsDir(repo));
+  if (!ids.ok()) {
+    if (ids.status().IsNotFound()) return out;
+    return ids.status();
+  }
+  std::sort(ids->begin(), ids->end());
+  for (const std::string& id : *ids) {
+    auto info = StatUpload(repo, id);
+    if (info.ok()) out.push_back(std::move(*info));
+  }
+  return out;
+}
+
+Result<std::unique_ptr<FileReader>> RegistryImpl::OpenUpload(const std::string& repo,
+                                                             const std::string& id,
+                                                             uint64_t offset) {
+  REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
+  if (!IsValidUploadId(id)) return UploadUnknown(id);
+  auto reader = driver_.OpenReader(layout::UploadData(repo, id), offset);
+  if (!reader.ok() && reader.status().IsNotFound()) return UploadUnknown(id);
+  return reader;
 }
 
 Result<size_t> RegistryImpl::PurgeUploads(std::chrono::system_clock::time_point cutoff,

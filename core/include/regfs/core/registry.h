@@ -35,7 +35,8 @@ namespace regfs {
 // One committed change, as delivered to ChangeListeners (the seam for notifications, the
 // FUSE mount's cache invalidation, and metrics).
 struct ChangeEvent {
-  enum class Kind { kBlobLinked, kBlobUnlinked, kManifestPut, kManifestDeleted, kTagSet, kTagDeleted };
+  enum class Kind { kBlobLinked, kBlobUnlinked, kManifestPut, kManifestDeleted, kTagSet, kTagDeleted,
+              kRepositoryDeleted };
   Kind kind;
   std::string repository;
   std::optional<Digest> digest;
@@ -71,6 +72,28 @@ struct UploadInfo {
   std::string id;
   uint64_t size = 0;  // bytes received so far
   std::chrono::system_clock::time_point started_at;
+  std::chrono::system_clock::time_point last_activity;  // when bytes last arrived
+};
+
+struct TagInfo {
+  std::string name;
+  Digest digest;
+  std::chrono::system_clock::time_point modified;  // when the tag was last set
+};
+
+// Stored bytes addressed by digest (a blob or a manifest).
+struct ContentInfo {
+  Digest digest;
+  uint64_t size = 0;
+  std::chrono::system_clock::time_point stored_at;
+};
+
+// A folder of the repository namespace: "team" may be a namespace, a repository, or both
+// ("team" and "team/app" can both be repositories).
+struct RepositoryFolder {
+  bool is_repository = false;
+  std::vector<std::string> children;  // names of sub-folders that may hold repositories
+  std::chrono::system_clock::time_point modified;
 };
 
 struct ManifestInfo {
@@ -159,6 +182,30 @@ class Registry {
   virtual Result<std::vector<Descriptor>> ListReferrers(const std::string& repo,
                                                         const Digest& subject,
                                                         const std::string& artifact_type) = 0;
+
+  // ---- browsing, for front ends that present the registry as a tree (regfs-fused)
+  // `path` is "" for the top, else a valid repository name. NotFound when absent.
+  virtual Result<RepositoryFolder> ListFolder(const std::string& path) = 0;
+  virtual Result<TagInfo> StatTag(const std::string& repo, const std::string& tag) = 0;
+  // Digests of the manifests / blobs present in (linked to) a repository, sorted.
+  virtual Result<std::vector<Digest>> ListManifestDigests(const std::string& repo) = 0;
+  virtual Result<std::vector<Digest>> ListBlobDigests(const std::string& repo) = 0;
+  virtual Result<std::vector<UploadInfo>> ListUploads(const std::string& repo) = 0;
+  // Stored bytes by digest, whichever repository links them. The caller has already
+  // resolved the digest through a repository (StatBlob, ListManifestDigests, ...).
+  virtual Result<ContentInfo> StatContent(const Digest& digest) = 0;
+  virtual Result<std::unique_ptr<FileReader>> OpenContent(const Digest& digest,
+                                                          uint64_t offset) = 0;
+  virtual Result<std::unique_ptr<FileReader>> OpenUpload(const std::string& repo,
+                                                         const std::string& id,
+                                                         uint64_t offset) = 0;
+  // Points `tag` at a manifest already in the repository (what a PUT by tag does once the
+  // manifest is stored). NotFound / kManifestUnknown when the digest is not a manifest of
+  // the repository.
+  virtual Status SetTag(const std::string& repo, const std::string& tag, const Digest& digest) = 0;
+  // Removes a repository's tags, manifests, blob links and uploads (bytes stay for GC).
+  // Repositories nested below it are kept. Requires deletes to be enabled.
+  virtual Status DeleteRepository(const std::string& repo) = 0;
 
   // ---- maintenance
   // Removes uploads started before `cutoff` (abandoned by clients or cut off by a crash) in

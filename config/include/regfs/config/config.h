@@ -1,4 +1,4 @@
-// regfs-httpd's configuration: Distribution's config.yml format (version 0.1) with the same
+// The registry's configuration, shared by regfs-httpd and regfs-fused: Distribution's config.yml format (version 0.1) with the same
 // REGISTRY_* environment overrides, so an existing registry:2 configuration keeps working.
 //
 // Keys regfs does not implement are reported in `warnings` (the server logs them at start);
@@ -15,7 +15,7 @@
 
 #include "regfs/core/status.h"
 
-namespace regfs::httpd {
+namespace regfs {
 
 struct ListenAddress {
   std::string host;  // empty: all interfaces
@@ -61,4 +61,4 @@ Result<Config> LoadConfig(const std::string& path, const std::vector<std::string
 // Parses "host:port", ":port" or "[v6]:port".
 Result<ListenAddress> ParseListenAddress(const std::string& text);
 
-}  // namespace regfs::httpd
+}  // namespace regfs

@@ -1,4 +1,4 @@
-#include "config.h"
+#include "regfs/config/config.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -6,7 +6,7 @@
 #include <cctype>
 #include <set>
 
-namespace regfs::httpd {
+namespace regfs {
 
 namespace {
 
@@ -276,4 +276,4 @@ Result<Config> LoadConfig(const std::string& path, const std::vector<std::string
   return c;
 }
 
-}  // namespace regfs::httpd
+}  // namespace regfs

@@ -1,0 +1,120 @@
+// Browsing the registry as a tree (folders, tags, manifests, blobs by digest) and removing a
+// whole repository: what regfs-fused needs beyond the Distribution API's operations.
+#include <algorithm>
+
+#include "layout.h"
+#include "regfs/core/names.h"
+#include "registry_impl.h"
+
+namespace regfs {
+
+Result<RepositoryFolder> RegistryImpl::ListFolder(const std::string& path) {
+  if (!path.empty()) REGFS_RETURN_IF_ERROR(ValidateRepositoryName(path));
+  const std::string dir = path.empty() ? layout::RepositoriesRoot() : layout::Repository(path);
+  auto info = driver_.Stat(dir);
+  if (!info.ok()) {
+    // An empty registry still has a top folder.
+    if (path.empty() && info.status().IsNotFound()) return RepositoryFolder{};
+    return info.status();
+  }
+  if (!info->is_directory) return Status::NotFound(path + " is not a folder");
+  auto names = driver_.List(dir);
+  if (!names.ok()) return names.status();
+  RepositoryFolder folder;
+  folder.modified = info->modified;
+  for (const std::string& name : *names) {
+    if (name == "_manifests") folder.is_repository = true;
+    if (name.empty() || name[0] == '_' || name[0] == '.') continue;
+    // Only names that can be repository components; anything else is not ours to show.
+    std::string child = path.empty() ? name : path + "/" + name;
+    if (!ValidateRepositoryName(child).ok()) continue;
+    auto child_info = driver_.Stat(dir + "/" + name);
+    if (child_info.ok() && child_info->is_directory) folder.children.push_back(name);
+  }
+  std::sort(folder.children.begin(), folder.children.end());
+  return folder;
+}
+
+Result<TagInfo> RegistryImpl::StatTag(const std::string& repo, const std::string& tag) {
+  REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
+  REGFS_RETURN_IF_ERROR(ValidateTag(tag));
+  const std::string link = layout::TagCurrentLink(repo, tag);
+  auto digest = ReadLink(link);
+  if (!digest.ok()) {
+    return Status::NotFound("tag " + tag + " is not known", Status::Reason::kManifestUnknown);
+  }
+  auto info = driver_.Stat(link);
+  if (!info.ok()) return info.status();
+  return TagInfo{tag, *digest, info->modified};
+}
+
+Result<std::vector<Digest>> RegistryImpl::ListLinkedDigests(const std::string& dir) {
+  std::vector<Digest> out;
+  for (const char* algorithm : {"sha256", "sha512"}) {
+    auto hexes = driver_.List(dir + "/" + algorithm);
+    if (!hexes.ok()) {
+      if (hexes.status().IsNotFound()) continue;
+      return hexes.status();
+    }
+    for (const std::string& hex : *hexes) {
+      auto digest = Digest::Parse(std::string(algorithm) + ":" + hex);
+      // A folder without its link is a write cut off by a crash (or a delete in progress).
+      if (digest.ok() && Exists(dir + "/" + algorithm + "/" + hex + "/link")) {
+        out.push_back(*digest);
+      }
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Result<std::vector<Digest>> RegistryImpl::ListManifestDigests(const std::string& repo) {
+  REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
+  return ListLinkedDigests(layout::ManifestsDir(repo) + "/revisions");
+}
+
+Result<std::vector<Digest>> RegistryImpl::ListBlobDigests(const std::string& repo) {
+  REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
+  return ListLinkedDigests(layout::LayersDir(repo));
+}
+
+Result<ContentInfo> RegistryImpl::StatContent(const Digest& digest) {
+  auto info = driver_.Stat(layout::BlobData(digest));
+  if (!info.ok()) {
+    if (info.status().IsNotFound()) {
+      return Status::NotFound(digest.ToString() + " is not stored", Status::Reason::kBlobUnknown);
+    }
+    return info.status();
+  }
+  return ContentInfo{digest, info->size, info->modified};
+}
+
+Result<std::unique_ptr<FileReader>> RegistryImpl::OpenContent(const Digest& digest,
+                                                              uint64_t offset) {
+  auto reader = driver_.OpenReader(layout::BlobData(digest), offset);
+  if (!reader.ok() && reader.status().IsNotFound()) {
+    return Status::NotFound(digest.ToString() + " is not stored", Status::Reason::kBlobUnknown);
+  }
+  return reader;
+}
+
+Status RegistryImpl::DeleteRepository(const std::string& repo) {
+  REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
+  REGFS_RETURN_IF_ERROR(CheckDeletable());
+  if (!RepositoryExists(repo)) {
+    return Status::NotFound("repository " + repo + " is not known", Status::Reason::kNameUnknown);
+  }
+  // Tags first, then manifests: at no moment does a tag point at a removed manifest.
+  for (const std::string& part : {layout::TagsDir(repo), layout::ManifestsDir(repo),
+                                  layout::LayersDir(repo), layout::UploadsDir(repo)}) {
+    Status s = driver_.Delete(part);
+    if (!s.ok() && !s.IsNotFound()) return s;
+  }
+  // Keep the folder when repositories are nested below it.
+  auto rest = driver_.List(layout::Repository(repo));
+  if (rest.ok() && rest->empty()) (void)driver_.Delete(layout::Repository(repo));
+  Notify({.kind = ChangeEvent::Kind::kRepositoryDeleted, .repository = repo});
+  return Status::Ok();
+}
+
+}  // namespace regfs
