@@ -108,6 +108,19 @@ bool Exchange::HasBody() const {
 }
 
 void Exchange::PrepareToSend() {
+  if (HasBody() && !body_consumed_) {
+    // Read what the client is still sending, up to a bound, so it sees our answer instead of
+    // a connection reset; past the bound, close rather than read it all.
+    constexpr std::streamsize kMaxDrain = 8 << 20;
+    std::istream& body = request_.stream();
+    char buf[65536];
+    std::streamsize drained = 0;
+    while (body && drained < kMaxDrain) {
+      body.read(buf, sizeof buf);
+      drained += body.gcount();
+    }
+    body_consumed_ = body.eof();
+  }
   if ((HasBody() && !body_consumed_) || context_.shutting_down.load()) {
     response_.setKeepAlive(false);
   }

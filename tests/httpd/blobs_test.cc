@@ -1,0 +1,118 @@
+// GET / HEAD / Range / DELETE on /v2/<name>/blobs/<digest>.
+#include "registry_test.h"
+
+namespace regfs::testing {
+namespace {
+
+class BlobsTest : public RegistryTest {
+ protected:
+  // Pushes a 64 KiB blob to a fresh repository.
+  void SetUp() override {
+    RegistryTest::SetUp();
+    if (HasFatalFailure()) return;
+    repo_ = NewRepo();
+    content_ = RandomBytes(64 * 1024, repo_);
+    digest_ = Sha256Digest(content_);
+    ASSERT_TRUE(PushBlob(http(), repo_, content_));
+  }
+
+  std::string repo_;
+  std::string content_;
+  std::string digest_;
+};
+
+TEST_F(BlobsTest, GetReturnsExactBytes) {
+  HttpResponse response = http().Get(BlobPath(repo_, digest_));
+  ASSERT_EQ(response.status, 200) << response.Describe();
+  EXPECT_EQ(response.Header("Content-Length"), std::to_string(content_.size()));
+  EXPECT_EQ(response.Header("Docker-Content-Digest"), digest_);
+  EXPECT_EQ(response.MediaType(), "application/octet-stream");
+  EXPECT_TRUE(response.body == content_) << "body differs from the pushed blob";
+}
+
+TEST_F(BlobsTest, HeadReturnsMetadataWithoutBody) {
+  HttpResponse response = http().Head(BlobPath(repo_, digest_));
+  ASSERT_EQ(response.status, 200) << response.Describe();
+  EXPECT_EQ(response.Header("Content-Length"), std::to_string(content_.size()));
+  EXPECT_EQ(response.Header("Docker-Content-Digest"), digest_);
+  EXPECT_EQ(response.MediaType(), "application/octet-stream");
+  EXPECT_TRUE(response.body.empty());
+}
+
+TEST_F(BlobsTest, EmptyBlobIsServed) {
+  ASSERT_TRUE(PushBlob(http(), repo_, ""));
+  HttpResponse response = http().Get(BlobPath(repo_, Sha256Digest("")));
+  ASSERT_EQ(response.status, 200) << response.Describe();
+  EXPECT_EQ(response.Header("Content-Length"), "0");
+  EXPECT_TRUE(response.body.empty());
+}
+
+TEST_F(BlobsTest, RangeReturnsExactlyThoseBytes) {
+  const std::string total = std::to_string(content_.size());
+  struct Case {
+    size_t first, last;
+  };
+  for (Case c : {Case{0, 0}, Case{10, 19}, Case{1000, 40000},
+                 Case{content_.size() - 5, content_.size() - 1}}) {
+    std::string range = std::to_string(c.first) + "-" + std::to_string(c.last);
+    SCOPED_TRACE("bytes=" + range);
+    HttpResponse response = http().Get(BlobPath(repo_, digest_), {{"Range", "bytes=" + range}});
+    ASSERT_EQ(response.status, 206) << response.Describe();
+    EXPECT_EQ(response.Header("Content-Range"), "bytes " + range + "/" + total);
+    EXPECT_EQ(response.Header("Content-Length"), std::to_string(c.last - c.first + 1));
+    EXPECT_TRUE(response.body == content_.substr(c.first, c.last - c.first + 1))
+        << "got " << response.body.size() << " bytes, not the requested range";
+  }
+}
+
+TEST_F(BlobsTest, RangeBeyondEndIsUnsatisfiable) {
+  std::string range =
+      "bytes=" + std::to_string(content_.size() + 10) + "-" + std::to_string(content_.size() + 20);
+  HttpResponse response = http().Get(BlobPath(repo_, digest_), {{"Range", range}});
+  EXPECT_EQ(response.status, 416) << response.Describe();
+}
+
+TEST_F(BlobsTest, UnknownBlobIsBlobUnknown) {
+  std::string missing = Sha256Digest("never pushed anywhere");
+  EXPECT_TRUE(IsRegistryError(http().Get(BlobPath(repo_, missing)), 404, "BLOB_UNKNOWN"));
+  HttpResponse head = http().Head(BlobPath(repo_, missing));
+  EXPECT_EQ(head.status, 404) << head.Describe();
+  // A repository that does not exist at all hides no blob either.
+  EXPECT_EQ(http().Head(BlobPath(NewRepo(), digest_)).status, 404);
+}
+
+TEST_F(BlobsTest, MalformedDigestIsDigestInvalid) {
+  std::string hex = Sha256Hex(content_);
+  std::string upper = hex;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (const std::string& digest :
+       {std::string("sha256:xyz"), std::string("md5:d41d8cd98f00b204e9800998ecf8427e"),
+        "sha256:" + hex.substr(0, 63), "sha256:" + upper}) {
+    SCOPED_TRACE(digest);
+    EXPECT_TRUE(IsRegistryError(http().Get(BlobPath(repo_, digest)), 400, "DIGEST_INVALID"));
+    EXPECT_EQ(http().Head(BlobPath(repo_, digest)).status, 400);
+  }
+}
+
+TEST_F(BlobsTest, DeleteRemovesBlob) {
+  HttpResponse response = http().Delete(BlobPath(repo_, digest_));
+  ASSERT_EQ(response.status, 202) << response.Describe();
+  EXPECT_EQ(http().Head(BlobPath(repo_, digest_)).status, 404);
+  EXPECT_TRUE(IsRegistryError(http().Get(BlobPath(repo_, digest_)), 404, "BLOB_UNKNOWN"));
+}
+
+TEST_F(BlobsTest, DeleteUnknownBlobIsBlobUnknown) {
+  HttpResponse response = http().Delete(BlobPath(repo_, Sha256Digest("not here")));
+  EXPECT_TRUE(IsRegistryError(response, 404, "BLOB_UNKNOWN"));
+}
+
+TEST_F(BlobsTest, BlobCanBePushedAgainAfterDelete) {
+  ASSERT_EQ(http().Delete(BlobPath(repo_, digest_)).status, 202);
+  ASSERT_TRUE(PushBlob(http(), repo_, content_));
+  HttpResponse response = http().Get(BlobPath(repo_, digest_));
+  ASSERT_EQ(response.status, 200) << response.Describe();
+  EXPECT_TRUE(response.body == content_);
+}
+
+}  // namespace
+}  // namespace regfs::testing
