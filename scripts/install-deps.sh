@@ -3,8 +3,8 @@
 # Packages already present are not reinstalled; apt runs only when something is missing.
 set -euo pipefail
 
-build_packages=(g++ cmake make pkg-config libpoco-dev libyaml-cpp-dev libssl-dev libgtest-dev)
-test_packages=(docker.io skopeo docker-registry curl jq python3 openssl ca-certificates)
+build_packages=(g++ cmake make pkg-config libpoco-dev libyaml-cpp-dev libssl-dev libgtest-dev libfuse3-dev fuse3)
+test_packages=(docker.io skopeo docker-registry curl jq python3 openssl ca-certificates rsync)
 
 packages=("${build_packages[@]}")
 if [[ "${1:-}" == "--test" ]]; then packages+=("${test_packages[@]}"); fi

@@ -1,0 +1,267 @@
+#include "fuse_bridge.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "errno_map.h"
+
+namespace regfs::fused {
+
+namespace {
+
+Bridge& BridgeOf(fuse_req_t req) { return *static_cast<Bridge*>(fuse_req_userdata(req)); }
+
+// An open file: the reader stays open for the file's lifetime (its fd feeds splice reads).
+struct OpenFile {
+  std::unique_ptr<FileReader> reader;
+  Ino ino;
+};
+
+timespec ToTimespec(std::chrono::system_clock::time_point t) {
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  return timespec{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+}
+
+struct stat ToStat(const NodeAttr& a) {
+  struct stat st {};
+  st.st_ino = a.ino;
+  st.st_mode = a.mode;
+  st.st_nlink = a.nlink;
+  st.st_size = static_cast<off_t>(a.size);
+  st.st_blksize = 4096;
+  st.st_blocks = static_cast<blkcnt_t>((a.size + 511) / 512);
+  st.st_mtim = st.st_ctim = st.st_atim = ToTimespec(a.mtime);
+  return st;
+}
+
+double Timeout(fuse_req_t req, const NodeAttr& a) {
+  const BridgeOptions& o = BridgeOf(req).options;
+  return a.immutable ? o.immutable_timeout_seconds : o.mutable_timeout_seconds;
+}
+
+void ReplyEntry(fuse_req_t req, const NodeAttr& a) {
+  fuse_entry_param e{};
+  e.ino = a.ino;
+  e.attr = ToStat(a);
+  // The name of a content file can vanish (a delete over HTTP), its attributes cannot.
+  e.entry_timeout = BridgeOf(req).options.mutable_timeout_seconds;
+  e.attr_timeout = Timeout(req, a);
+  if (fuse_reply_entry(req, &e) != 0) {
+    // The kernel did not take the reference (the request was interrupted): undo it.
+    BridgeOf(req).tree.Forget(a.ino, 1);
+  }
+}
+
+void ReplyStatus(fuse_req_t req, const Status& s) { fuse_reply_err(req, ErrnoFor(s)); }
+
+void OnInit(void*, fuse_conn_info* conn) {
+  // Reads of blobs splice straight from the blob file's page cache into the kernel.
+  if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
+  if (conn->capable & FUSE_CAP_SPLICE_MOVE) conn->want |= FUSE_CAP_SPLICE_MOVE;
+  conn->want &= ~FUSE_CAP_READDIRPLUS;  // readdir carries names only; lookups bring attributes
+}
+
+void OnLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  auto attr = BridgeOf(req).tree.Lookup(parent, name);
+  if (!attr.ok()) return ReplyStatus(req, attr.status());
+  ReplyEntry(req, *attr);
+}
+
+void OnForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  BridgeOf(req).tree.Forget(ino, nlookup);
+  fuse_reply_none(req);
+}
+
+void OnForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  for (size_t i = 0; i < count; ++i) BridgeOf(req).tree.Forget(forgets[i].ino, forgets[i].nlookup);
+  fuse_reply_none(req);
+}
+
+void OnGetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  auto attr = BridgeOf(req).tree.GetAttr(ino);
+  if (!attr.ok()) return ReplyStatus(req, attr.status());
+  struct stat st = ToStat(*attr);
+  fuse_reply_attr(req, &st, Timeout(req, *attr));
+}
+
+void OnSetAttr(fuse_req_t req, fuse_ino_t, struct stat*, int, fuse_file_info*) {
+  fuse_reply_err(req, EPERM);  // chmod, chown, truncate, utimes: the registry decides these
+}
+
+void OnReadLink(fuse_req_t req, fuse_ino_t ino) {
+  auto target = BridgeOf(req).tree.ReadLink(ino);
+  if (!target.ok()) return ReplyStatus(req, target.status());
+  fuse_reply_readlink(req, target->c_str());
+}
+
+// A directory handle holds the listing taken at opendir, so readdir's offsets stay stable.
+struct DirHandle {
+  std::vector<DirEntry> entries;
+};
+
+void OnOpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  auto entries = BridgeOf(req).tree.ReadDir(ino);
+  if (!entries.ok()) {
+    ReplyStatus(req, entries.status());
+    return;
+  }
+  auto* handle = new DirHandle{std::move(*entries)};
+  fi->fh = reinterpret_cast<uint64_t>(handle);
+  if (fuse_reply_open(req, fi) != 0) delete handle;
+}
+
+void OnReadDir(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_info* fi) {
+  auto* handle = reinterpret_cast<DirHandle*>(fi->fh);
+  std::vector<char> buf(size);
+  size_t used = 0;
+  for (size_t i = static_cast<size_t>(offset); i < handle->entries.size(); ++i) {
+    const DirEntry& e = handle->entries[i];
+    struct stat st {};
+    st.st_ino = e.ino;
+    st.st_mode = e.type;
+    size_t need = fuse_add_direntry(req, buf.data() + used, size - used, e.name.c_str(), &st,
+                                    static_cast<off_t>(i + 1));
+    if (need > size - used) break;
+    used += need;
+  }
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+void OnReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete reinterpret_cast<DirHandle*>(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+void OnOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+    fuse_reply_err(req, EPERM);
+    return;
+  }
+  auto attr = BridgeOf(req).tree.GetAttr(ino);
+  if (!attr.ok()) return ReplyStatus(req, attr.status());
+  auto reader = BridgeOf(req).tree.Open(ino, 0);
+  if (!reader.ok()) return ReplyStatus(req, reader.status());
+  auto* file = new OpenFile{std::move(*reader), ino};
+  fi->fh = reinterpret_cast<uint64_t>(file);
+  // Content never changes: keep what the page cache holds across opens.
+  fi->keep_cache = attr->immutable ? 1 : 0;
+  if (fuse_reply_open(req, fi) != 0) delete file;
+}
+
+void OnRead(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_info* fi) {
+  auto* file = reinterpret_cast<OpenFile*>(fi->fh);
+  int fd = file->reader->fd();
+  if (fd >= 0) {
+    fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+    buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+    buf.buf[0].fd = fd;
+    buf.buf[0].pos = offset;
+    fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+    return;
+  }
+  // A driver without file descriptors: read through a reader positioned at the offset.
+  auto reader = BridgeOf(req).tree.Open(file->ino, static_cast<uint64_t>(offset));
+  if (!reader.ok()) return ReplyStatus(req, reader.status());
+  std::vector<char> data(size);
+  size_t got = 0;
+  while (got < size) {
+    auto n = (*reader)->Read(data.data() + got, size - got);
+    if (!n.ok()) return ReplyStatus(req, n.status());
+    if (*n == 0) break;
+    got += *n;
+  }
+  fuse_reply_buf(req, data.data(), got);
+}
+
+void OnRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete reinterpret_cast<OpenFile*>(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+void OnUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  ReplyStatus(req, BridgeOf(req).tree.Unlink(parent, name));
+}
+
+void OnRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Status s = BridgeOf(req).tree.Rmdir(parent, name);
+  if (s.code() == Status::Code::kAlreadyExists) {
+    fuse_reply_err(req, ENOTEMPTY);
+    return;
+  }
+  ReplyStatus(req, s);
+}
+
+void OnSymlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char* name) {
+  auto attr = BridgeOf(req).tree.Symlink(target, parent, name);
+  if (!attr.ok()) return ReplyStatus(req, attr.status());
+  ReplyEntry(req, *attr);
+}
+
+void OnRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
+              const char* new_name, unsigned int flags) {
+  if (flags & RENAME_EXCHANGE) {
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  ReplyStatus(req, BridgeOf(req).tree.Rename(parent, name, new_parent, new_name,
+                                             (flags & RENAME_NOREPLACE) != 0));
+}
+
+void OnRefuse(fuse_req_t req) { fuse_reply_err(req, EPERM); }
+void OnMkdir(fuse_req_t req, fuse_ino_t, const char*, mode_t) { OnRefuse(req); }
+void OnMknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { OnRefuse(req); }
+void OnCreate(fuse_req_t req, fuse_ino_t, const char*, mode_t, fuse_file_info*) { OnRefuse(req); }
+void OnLink(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { OnRefuse(req); }
+void OnWrite(fuse_req_t req, fuse_ino_t, const char*, size_t, off_t, fuse_file_info*) {
+  OnRefuse(req);
+}
+void OnSetXattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) { OnRefuse(req); }
+
+void OnStatFs(fuse_req_t req, fuse_ino_t) {
+  struct statvfs st {};
+  st.f_bsize = 4096;
+  st.f_frsize = 4096;
+  st.f_namemax = 255;
+  fuse_reply_statfs(req, &st);
+}
+
+fuse_lowlevel_ops MakeOperations() {
+  fuse_lowlevel_ops ops{};
+  ops.init = OnInit;
+  ops.lookup = OnLookup;
+  ops.forget = OnForget;
+  ops.forget_multi = OnForgetMulti;
+  ops.getattr = OnGetAttr;
+  ops.setattr = OnSetAttr;
+  ops.readlink = OnReadLink;
+  ops.opendir = OnOpenDir;
+  ops.readdir = OnReadDir;
+  ops.releasedir = OnReleaseDir;
+  ops.open = OnOpen;
+  ops.read = OnRead;
+  ops.release = OnRelease;
+  ops.unlink = OnUnlink;
+  ops.rmdir = OnRmdir;
+  ops.symlink = OnSymlink;
+  ops.rename = OnRename;
+  ops.mkdir = OnMkdir;
+  ops.mknod = OnMknod;
+  ops.create = OnCreate;
+  ops.link = OnLink;
+  ops.write = OnWrite;
+  ops.setxattr = OnSetXattr;
+  ops.statfs = OnStatFs;
+  return ops;
+}
+
+}  // namespace
+
+const fuse_lowlevel_ops& BridgeOperations() {
+  static const fuse_lowlevel_ops ops = MakeOperations();
+  return ops;
+}
+
+}  // namespace regfs::fused

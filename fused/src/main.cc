@@ -1,0 +1,223 @@
+// regfs-fused: mounts the registry as a file tree.
+//
+//   regfs-fused [-f] [-o ro,allow_other,...] CONFIG MOUNTPOINT
+//
+// CONFIG is the same config.yml as regfs-httpd's (with its REGISTRY_* overrides), so both
+// processes work on the same storage. The FUSE loop runs in its own thread; main waits for
+// a signal (or for the loop to end when someone unmounts) and tears down.
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fuse_bridge.h"
+#include "regfs/config/config.h"
+#include "regfs/core/registry.h"
+#include "registry_tree.h"
+
+extern char** environ;
+
+namespace regfs::fused {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+
+void PrintUsage(std::ostream& out) {
+  out << "usage: regfs-fused [-f] [-o OPTIONS] CONFIG MOUNTPOINT\n"
+         "       regfs-fused --version | --help\n\n"
+         "Mounts the registry configured in CONFIG (regfs-httpd's config.yml, with the same\n"
+         "REGISTRY_* overrides) at MOUNTPOINT as a tree:\n"
+         "  <repository>/_tags/<tag>          symlink to ../_manifests/<digest>\n"
+         "  <repository>/_manifests/<digest>  manifest bytes\n"
+         "  <repository>/_blobs/<digest>      blob bytes\n"
+         "  <repository>/_uploads/<id>        upload in progress\n"
+         "rm untags or deletes, ln -s tags, mv renames tags; everything else is read-only.\n\n"
+         "  -f                 stay in the foreground\n"
+         "  -o ro              read-only mount\n"
+         "  -o allow_other     let other users see the mount (see /etc/fuse.conf)\n"
+         "  -o OPT[,OPT...]    other FUSE mount options\n"
+         "Unmount with: fusermount3 -u MOUNTPOINT\n";
+}
+
+struct CommandLine {
+  std::string config;
+  std::vector<std::string> fuse_args;  // argv for libfuse, without CONFIG
+  bool read_only = false;
+};
+
+// Takes CONFIG (the first non-option argument) out of argv; notes "-o ro".
+Result<CommandLine> SplitCommandLine(int argc, char** argv) {
+  CommandLine c;
+  c.fuse_args.push_back(argv[0]);
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-o" && i + 1 < argc) {
+      std::string opts = argv[++i];
+      std::stringstream ss(opts);
+      for (std::string o; std::getline(ss, o, ',');) c.read_only |= (o == "ro");
+      c.fuse_args.push_back(a);
+      c.fuse_args.push_back(opts);
+    } else if (a.starts_with("-o") && a.size() > 2) {
+      std::stringstream ss(a.substr(2));
+      for (std::string o; std::getline(ss, o, ',');) c.read_only |= (o == "ro");
+      c.fuse_args.push_back(a);
+    } else if (!a.starts_with("-") && c.config.empty()) {
+      c.config = a;
+    } else {
+      c.fuse_args.push_back(a);
+    }
+  }
+  return c;
+}
+
+bool IsMountPoint(const std::string& path) {
+  char real[PATH_MAX];
+  if (realpath(path.c_str(), real) == nullptr) return false;
+  std::ifstream mountinfo("/proc/self/mountinfo");
+  for (std::string line; std::getline(mountinfo, line);) {
+    std::istringstream fields(line);
+    std::string id, parent, dev, root, mount_point;
+    fields >> id >> parent >> dev >> root >> mount_point;
+    if (mount_point == real) return true;
+  }
+  return false;
+}
+
+void NoOp(int) {}
+
+int Run(int argc, char** argv) {
+  auto cmd = SplitCommandLine(argc, argv);
+  std::vector<char*> fuse_argv;
+  for (auto& a : cmd->fuse_args) fuse_argv.push_back(a.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(fuse_argv.size()), fuse_argv.data());
+  fuse_cmdline_opts opts{};
+  if (fuse_parse_cmdline(&args, &opts) != 0) {
+    PrintUsage(std::cerr);
+    return kExitUsage;
+  }
+  if (opts.show_help) {
+    PrintUsage(std::cout);
+    return kExitOk;
+  }
+  if (opts.show_version) {
+    std::cout << "regfs-fused " << REGFS_VERSION << " (libfuse " << fuse_pkgversion() << ")\n";
+    return kExitOk;
+  }
+  if (cmd->config.empty() || opts.mountpoint == nullptr) {
+    PrintUsage(std::cerr);
+    return kExitUsage;
+  }
+  const std::string mountpoint = opts.mountpoint;
+
+  std::vector<std::string> environment;
+  for (char** e = environ; *e != nullptr; ++e) environment.emplace_back(*e);
+  auto config = LoadConfig(cmd->config, environment);
+  if (!config.ok()) {
+    std::cerr << "regfs-fused: " << config.status().message() << "\n";
+    return kExitUsage;
+  }
+  for (const auto& w : config->warnings) std::cerr << "regfs-fused: warning: " << w << "\n";
+
+  struct stat st;
+  if (::stat(mountpoint.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    std::cerr << "regfs-fused: mountpoint " << mountpoint << " does not exist or is not a directory\n";
+    return kExitRuntime;
+  }
+  if (IsMountPoint(mountpoint)) {
+    std::cerr << "regfs-fused: " << mountpoint << " is busy: something is already mounted there"
+              << " (a stale regfs mount is cleared with: fusermount3 -uz " << mountpoint << ")\n";
+    return kExitRuntime;
+  }
+  if (::access("/dev/fuse", R_OK | W_OK) != 0) {
+    std::cerr << "regfs-fused: FUSE is not available: /dev/fuse: " << std::strerror(errno)
+              << " (load the fuse module, or install fuse3)\n";
+    return kExitRuntime;
+  }
+
+  Result<std::shared_ptr<StorageDriver>> driver =
+      config->storage_driver == "inmemory" ? Result<std::shared_ptr<StorageDriver>>(NewInMemoryDriver())
+                                           : NewFilesystemDriver(config->root_directory);
+  if (!driver.ok()) {
+    std::cerr << "regfs-fused: " << driver.status().message() << "\n";
+    return kExitRuntime;
+  }
+  RegistryOptions options;
+  options.driver = *driver;
+  options.delete_enabled = config->delete_enabled;
+  options.read_only = config->read_only || cmd->read_only;
+  auto registry = Registry::Open(options);
+  if (!registry.ok()) {
+    std::cerr << "regfs-fused: " << registry.status().message() << "\n";
+    return kExitRuntime;
+  }
+
+  RegistryTree tree(**registry, !options.read_only);
+  Bridge bridge{tree, BridgeOptions{}};
+  fuse_opt_add_arg(&args, "-odefault_permissions,fsname=regfs,subtype=regfs");
+  fuse_session* se = fuse_session_new(&args, &BridgeOperations(), sizeof(fuse_lowlevel_ops), &bridge);
+  if (se == nullptr) {
+    std::cerr << "regfs-fused: invalid FUSE options\n";
+    return kExitUsage;
+  }
+  if (fuse_session_mount(se, mountpoint.c_str()) != 0) {
+    std::cerr << "regfs-fused: cannot mount at " << mountpoint << "\n";
+    fuse_session_destroy(se);
+    return kExitRuntime;
+  }
+  std::cerr << "regfs-fused: mounted " << (*driver)->Describe() << " at " << mountpoint
+            << (options.read_only ? " (read-only)" : "") << "\n";
+  // Daemonize (unless -f) before any thread exists.
+  fuse_daemonize(opts.foreground);
+
+  // Only main's sigwait sees the shutdown signals; SIGUSR1 just interrupts blocking calls.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, s);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  struct sigaction nudge {};
+  nudge.sa_handler = NoOp;
+  sigaction(SIGUSR1, &nudge, nullptr);
+
+  std::atomic<bool> loop_done{false};
+  std::thread loop([&] {
+    fuse_loop_config* cfg = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_max_threads(cfg, 16);
+    fuse_session_loop_mt(se, cfg);
+    fuse_loop_cfg_destroy(cfg);
+    loop_done = true;
+    ::kill(::getpid(), SIGTERM);  // unmounted from outside: wake main up
+  });
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  fuse_session_exit(se);
+  fuse_session_unmount(se);
+  // libfuse < 3.18 can keep the loop blocked after unmount while a file is open: nudge its
+  // thread until it notices the session has ended.
+  while (!loop_done.load()) {
+    pthread_kill(loop.native_handle(), SIGUSR1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  loop.join();
+  fuse_session_destroy(se);
+  fuse_opt_free_args(&args);
+  free(opts.mountpoint);
+  return kExitOk;
+}
+
+}  // namespace
+}  // namespace regfs::fused
+
+int main(int argc, char** argv) { return regfs::fused::Run(argc, argv); }
