@@ -23,7 +23,9 @@ Result<RepositoryFolder> RegistryImpl::ListFolder(const std::string& path) {
   RepositoryFolder folder;
   folder.modified = info->modified;
   for (const std::string& name : *names) {
-    if (name == "_manifests") folder.is_repository = true;
+    // registry:2 lists a repository once it has _manifests; a repository whose manifests
+    // were all deleted (or that has only blobs or uploads so far) is still one to browse.
+    if (name == "_manifests" || name == "_layers" || name == "_uploads") folder.is_repository = true;
     if (name.empty() || name[0] == '_' || name[0] == '.') continue;
     // Only names that can be repository components; anything else is not ours to show.
     std::string child = path.empty() ? name : path + "/" + name;
@@ -98,10 +100,30 @@ Result<std::unique_ptr<FileReader>> RegistryImpl::OpenContent(const Digest& dige
   return reader;
 }
 
+Status RegistryImpl::RenameTag(const std::string& repo, const std::string& from,
+                               const std::string& to) {
+  REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
+  REGFS_RETURN_IF_ERROR(ValidateTag(from));
+  REGFS_RETURN_IF_ERROR(ValidateTag(to));
+  REGFS_RETURN_IF_ERROR(CheckWritable());
+  auto source = StatTag(repo, from);
+  if (!source.ok()) return source.status();
+  if (from == to) return Status::Ok();
+  // The new name first: at every moment the manifest stays reachable by some tag.
+  REGFS_RETURN_IF_ERROR(WriteTag(repo, to, source->digest));
+  Status s = driver_.Delete(layout::TagDir(repo, from));
+  if (!s.ok() && !s.IsNotFound()) return s;
+  Notify({.kind = ChangeEvent::Kind::kTagDeleted, .repository = repo, .digest = source->digest,
+          .tag = from});
+  return Status::Ok();
+}
+
 Status RegistryImpl::DeleteRepository(const std::string& repo) {
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
   REGFS_RETURN_IF_ERROR(CheckDeletable());
   if (!RepositoryExists(repo)) {
+    auto rest = driver_.List(layout::Repository(repo));
+    if (rest.ok() && rest->empty()) return driver_.Delete(layout::Repository(repo));
     return Status::NotFound("repository " + repo + " is not known", Status::Reason::kNameUnknown);
   }
   // Tags first, then manifests: at no moment does a tag point at a removed manifest.

@@ -203,8 +203,13 @@ class Registry {
   // manifest is stored). NotFound / kManifestUnknown when the digest is not a manifest of
   // the repository.
   virtual Status SetTag(const std::string& repo, const std::string& tag, const Digest& digest) = 0;
+  // Renames a tag: `to` points where `from` did, then `from` is gone. A move, not a delete:
+  // allowed whenever writes are. `to` is replaced if it exists.
+  virtual Status RenameTag(const std::string& repo, const std::string& from,
+                           const std::string& to) = 0;
   // Removes a repository's tags, manifests, blob links and uploads (bytes stay for GC).
-  // Repositories nested below it are kept. Requires deletes to be enabled.
+  // Repositories nested below it are kept. An empty namespace folder is removed too.
+  // Requires deletes to be enabled.
   virtual Status DeleteRepository(const std::string& repo) = 0;
 
   // ---- maintenance

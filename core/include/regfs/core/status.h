@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cassert>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <utility>
@@ -105,7 +106,7 @@ class [[nodiscard]] Status {
 };
 
 // Either a value or a non-OK Status. Accessing value() of a failed Result is a programming
-// error (asserted in debug builds).
+// error: it aborts, in every build, rather than read an empty value.
 template <typename T>
 class [[nodiscard]] Result {
  public:
@@ -115,15 +116,15 @@ class [[nodiscard]] Result {
   bool ok() const { return value_.has_value(); }
   const Status& status() const { return status_; }
   T& value() & {
-    assert(ok());
+    CheckOk();
     return *value_;
   }
   const T& value() const& {
-    assert(ok());
+    CheckOk();
     return *value_;
   }
   T&& value() && {
-    assert(ok());
+    CheckOk();
     return std::move(*value_);
   }
   T* operator->() { return &value(); }
@@ -132,6 +133,9 @@ class [[nodiscard]] Result {
   const T& operator*() const& { return value(); }
 
  private:
+  void CheckOk() const {
+    if (!ok()) std::abort();
+  }
   std::optional<T> value_;
   Status status_;
 };
