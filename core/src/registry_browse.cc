@@ -37,6 +37,21 @@ Result<RepositoryFolder> RegistryImpl::ListFolder(const std::string& path) {
   return folder;
 }
 
+Result<RepositoryFolder> RegistryImpl::StatFolder(const std::string& path) {
+  if (!path.empty()) REGFS_RETURN_IF_ERROR(ValidateRepositoryName(path));
+  const std::string dir = path.empty() ? layout::RepositoriesRoot() : layout::Repository(path);
+  auto info = driver_.Stat(dir);
+  if (!info.ok()) {
+    if (path.empty() && info.status().IsNotFound()) return RepositoryFolder{};
+    return info.status();
+  }
+  if (!info->is_directory) return Status::NotFound(path + " is not a folder");
+  RepositoryFolder folder;
+  folder.modified = info->modified;
+  folder.is_repository = !path.empty() && RepositoryExists(path);
+  return folder;
+}
+
 Result<TagInfo> RegistryImpl::StatTag(const std::string& repo, const std::string& tag) {
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
   REGFS_RETURN_IF_ERROR(ValidateTag(tag));

@@ -52,6 +52,7 @@ class RegistryImpl final : public Registry {
                                                 const std::string& artifact_type) override;
 
   Result<RepositoryFolder> ListFolder(const std::string& path) override;
+  Result<RepositoryFolder> StatFolder(const std::string& path) override;
   Result<TagInfo> StatTag(const std::string& repo, const std::string& tag) override;
   Result<std::vector<Digest>> ListManifestDigests(const std::string& repo) override;
   Result<std::vector<Digest>> ListBlobDigests(const std::string& repo) override;

@@ -61,7 +61,9 @@ void OnInit(void*, fuse_conn_info* conn) {
   // Reads of blobs splice straight from the blob file's page cache into the kernel.
   if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
   if (conn->capable & FUSE_CAP_SPLICE_MOVE) conn->want |= FUSE_CAP_SPLICE_MOVE;
-  conn->want &= ~FUSE_CAP_READDIRPLUS;  // readdir carries names only; lookups bring attributes
+  // Listings carry attributes (readdirplus), so `ls -l` and `find` need no lookup per entry.
+  if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
+  conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 }
 
 void OnLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -125,6 +127,39 @@ void OnReadDir(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_
     size_t need = fuse_add_direntry(req, buf.data() + used, size - used, e.name.c_str(), &st,
                                     static_cast<off_t>(i + 1));
     if (need > size - used) break;
+    used += need;
+  }
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+void OnReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
+  auto* handle = reinterpret_cast<DirHandle*>(fi->fh);
+  RegistryTree& tree = BridgeOf(req).tree;
+  std::vector<char> buf(size);
+  size_t used = 0;
+  for (size_t i = static_cast<size_t>(offset); i < handle->entries.size(); ++i) {
+    const DirEntry& e = handle->entries[i];
+    fuse_entry_param param{};
+    bool counted = false;
+    if (e.name == "." || e.name == "..") {
+      // The kernel takes no reference for these: no lookup to count.
+      param.attr.st_ino = e.ino;
+      param.attr.st_mode = e.type;
+    } else {
+      auto attr = tree.LookupListed(ino, e);
+      if (!attr.ok()) continue;  // gone since opendir
+      counted = true;
+      param.ino = attr->ino;
+      param.attr = ToStat(*attr);
+      param.entry_timeout = BridgeOf(req).options.mutable_timeout_seconds;
+      param.attr_timeout = Timeout(req, *attr);
+    }
+    size_t need = fuse_add_direntry_plus(req, buf.data() + used, size - used, e.name.c_str(),
+                                         &param, static_cast<off_t>(i + 1));
+    if (need > size - used) {
+      if (counted) tree.Forget(param.ino, 1);  // did not fit: the kernel never saw it
+      break;
+    }
     used += need;
   }
   fuse_reply_buf(req, buf.data(), used);
@@ -239,6 +274,7 @@ fuse_lowlevel_ops MakeOperations() {
   ops.readlink = OnReadLink;
   ops.opendir = OnOpenDir;
   ops.readdir = OnReadDir;
+  ops.readdirplus = OnReadDirPlus;
   ops.releasedir = OnReleaseDir;
   ops.open = OnOpen;
   ops.read = OnRead;

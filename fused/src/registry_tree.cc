@@ -102,10 +102,10 @@ Result<NodeAttr> RegistryTree::AttrOf(const Node& node, Ino ino) {
   a.ino = ino;
   switch (node.kind) {
     case Kind::kFolder: {
-      auto folder = registry_.ListFolder(node.path);
+      auto folder = registry_.StatFolder(node.path);
       if (!folder.ok()) return folder.status();
       a.mode = S_IFDIR | 0755;
-      a.nlink = 2 + static_cast<uint32_t>(folder->children.size()) + (folder->is_repository ? 4 : 0);
+      a.nlink = 1;  // "unknown", as on btrfs: counting sub-folders would cost a listing
       a.size = 4096;
       a.mtime = folder->modified;
       return a;
@@ -114,11 +114,11 @@ Result<NodeAttr> RegistryTree::AttrOf(const Node& node, Ino ino) {
     case Kind::kManifests:
     case Kind::kBlobs:
     case Kind::kUploads: {
-      auto folder = registry_.ListFolder(node.path);
+      auto folder = registry_.StatFolder(node.path);
       if (!folder.ok()) return folder.status();
       if (!folder->is_repository) return Status::NotFound(node.path + " is not a repository");
       a.mode = S_IFDIR | 0755;
-      a.nlink = 2;
+      a.nlink = 1;
       a.size = 4096;
       a.mtime = folder->modified;  // stable: changes only when the repository does
       return a;
@@ -155,7 +155,8 @@ Result<NodeAttr> RegistryTree::AttrOf(const Node& node, Ino ino) {
   return Status::NotFound("unknown node");
 }
 
-Result<RegistryTree::Node> RegistryTree::Child(const Node& parent, const std::string& name) {
+Result<RegistryTree::Node> RegistryTree::Child(const Node& parent, const std::string& name,
+                                              bool verify) {
   switch (parent.kind) {
     case Kind::kFolder: {
       if (name == kTagsDir || name == kManifestsDir || name == kBlobsDir || name == kUploadsDir) {
@@ -176,15 +177,19 @@ Result<RegistryTree::Node> RegistryTree::Child(const Node& parent, const std::st
     case Kind::kManifests: {
       auto digest = Digest::Parse(name);
       if (!digest.ok()) return Status::NotFound(name);
-      auto info = registry_.StatManifest(parent.path, name);
-      if (!info.ok()) return info.status();
+      if (verify) {
+        auto info = registry_.StatManifest(parent.path, name);
+        if (!info.ok()) return info.status();
+      }
       return Node{Kind::kManifest, parent.path, name};
     }
     case Kind::kBlobs: {
       auto digest = Digest::Parse(name);
       if (!digest.ok()) return Status::NotFound(name);
-      auto info = registry_.StatBlob(parent.path, *digest);
-      if (!info.ok()) return info.status();
+      if (verify) {
+        auto info = registry_.StatBlob(parent.path, *digest);
+        if (!info.ok()) return info.status();
+      }
       return Node{Kind::kBlob, parent.path, name};
     }
     case Kind::kUploads:
@@ -200,6 +205,17 @@ Result<NodeAttr> RegistryTree::Lookup(Ino parent, const std::string& name) {
   auto child = Child(*dir, name);
   if (!child.ok()) return child.status();
   auto attr = AttrOf(*child, InoFor(child->kind, child->path, child->name));
+  if (!attr.ok()) return attr.status();
+  Remember(*child);
+  return attr;
+}
+
+Result<NodeAttr> RegistryTree::LookupListed(Ino parent, const DirEntry& entry) {
+  auto dir = NodeOf(parent);
+  if (!dir.ok()) return dir.status();
+  auto child = Child(*dir, entry.name, /*verify=*/false);
+  if (!child.ok()) return child.status();
+  auto attr = AttrOf(*child, entry.ino);
   if (!attr.ok()) return attr.status();
   Remember(*child);
   return attr;

@@ -51,6 +51,9 @@ struct DirEntry {
   mode_t type = 0;  // S_IFDIR, S_IFREG or S_IFLNK
 };
 
+// Nodes have an identity (kind, repository or folder path, name) from which their inode
+// number follows; see RegistryTree::InoFor.
+
 class RegistryTree {
  public:
   // `writable` false makes every change EROFS-like (a read-only mount).
@@ -64,6 +67,10 @@ class RegistryTree {
   Result<NodeAttr> GetAttr(Ino ino);
   // Entries of a directory, "." and ".." included. Counts no lookups.
   Result<std::vector<DirEntry>> ReadDir(Ino ino);
+  // Lookup of a name that ReadDir of `parent` just listed (for readdirplus): the listing
+  // already proved the entry belongs there, so only its attributes are read. Counts one
+  // lookup on success, like Lookup.
+  Result<NodeAttr> LookupListed(Ino parent, const DirEntry& entry);
   Result<std::string> ReadLink(Ino ino);
   // A reader positioned at `offset` for a regular file.
   Result<std::unique_ptr<FileReader>> Open(Ino ino, uint64_t offset);
@@ -95,7 +102,9 @@ class RegistryTree {
 
   Result<Node> NodeOf(Ino ino) const;
   Result<NodeAttr> AttrOf(const Node& node, Ino ino);
-  Result<Node> Child(const Node& parent, const std::string& name);
+  // The node `name` names in `parent`. With `verify`, checks that it exists in the registry
+  // (AttrOf then reads only its attributes); without, trusts a listing.
+  Result<Node> Child(const Node& parent, const std::string& name, bool verify = true);
   Result<std::vector<DirEntry>> ListChildren(const Node& dir, Ino ino);
   Ino Remember(const Node& node);  // adds one lookup
   mode_t FileMode(bool deletable) const;

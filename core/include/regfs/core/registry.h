@@ -186,6 +186,8 @@ class Registry {
   // ---- browsing, for front ends that present the registry as a tree (regfs-fused)
   // `path` is "" for the top, else a valid repository name. NotFound when absent.
   virtual Result<RepositoryFolder> ListFolder(const std::string& path) = 0;
+  // The same without `children`: a few stats, whatever the folder holds.
+  virtual Result<RepositoryFolder> StatFolder(const std::string& path) = 0;
   virtual Result<TagInfo> StatTag(const std::string& repo, const std::string& tag) = 0;
   // Digests of the manifests / blobs present in (linked to) a repository, sorted.
   virtual Result<std::vector<Digest>> ListManifestDigests(const std::string& repo) = 0;
