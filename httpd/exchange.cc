@@ -24,36 +24,55 @@ struct HttpError {
 HttpError Translate(const Status& s) {
   using R = Status::Reason;
   switch (s.reason()) {
-    case R::kBlobUnknown: return {HTTPResponse::HTTP_NOT_FOUND, "BLOB_UNKNOWN"};
-    case R::kBlobUploadUnknown: return {HTTPResponse::HTTP_NOT_FOUND, "BLOB_UPLOAD_UNKNOWN"};
-    case R::kBlobUploadInvalid: return {HTTPResponse::HTTP_BAD_REQUEST, "BLOB_UPLOAD_INVALID"};
-    case R::kDigestInvalid: return {HTTPResponse::HTTP_BAD_REQUEST, "DIGEST_INVALID"};
-    case R::kManifestUnknown: return {HTTPResponse::HTTP_NOT_FOUND, "MANIFEST_UNKNOWN"};
-    case R::kManifestInvalid: return {HTTPResponse::HTTP_BAD_REQUEST, "MANIFEST_INVALID"};
-    case R::kManifestBlobUnknown: return {HTTPResponse::HTTP_BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN"};
+    case R::kBlobUnknown:
+      return {HTTPResponse::HTTP_NOT_FOUND, "BLOB_UNKNOWN"};
+    case R::kBlobUploadUnknown:
+      return {HTTPResponse::HTTP_NOT_FOUND, "BLOB_UPLOAD_UNKNOWN"};
+    case R::kBlobUploadInvalid:
+      return {HTTPResponse::HTTP_BAD_REQUEST, "BLOB_UPLOAD_INVALID"};
+    case R::kDigestInvalid:
+      return {HTTPResponse::HTTP_BAD_REQUEST, "DIGEST_INVALID"};
+    case R::kManifestUnknown:
+      return {HTTPResponse::HTTP_NOT_FOUND, "MANIFEST_UNKNOWN"};
+    case R::kManifestInvalid:
+      return {HTTPResponse::HTTP_BAD_REQUEST, "MANIFEST_INVALID"};
+    case R::kManifestBlobUnknown:
+      return {HTTPResponse::HTTP_BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN"};
     case R::kManifestTooLarge:
       return {HTTPResponse::HTTP_REQUESTENTITYTOOLARGE, "MANIFEST_INVALID"};
-    case R::kNameInvalid: return {HTTPResponse::HTTP_BAD_REQUEST, "NAME_INVALID"};
-    case R::kNameUnknown: return {HTTPResponse::HTTP_NOT_FOUND, "NAME_UNKNOWN"};
-    case R::kTagInvalid: return {HTTPResponse::HTTP_BAD_REQUEST, "TAG_INVALID"};
-    case R::kSizeInvalid: return {HTTPResponse::HTTP_BAD_REQUEST, "SIZE_INVALID"};
+    case R::kNameInvalid:
+      return {HTTPResponse::HTTP_BAD_REQUEST, "NAME_INVALID"};
+    case R::kNameUnknown:
+      return {HTTPResponse::HTTP_NOT_FOUND, "NAME_UNKNOWN"};
+    case R::kTagInvalid:
+      return {HTTPResponse::HTTP_BAD_REQUEST, "TAG_INVALID"};
+    case R::kSizeInvalid:
+      return {HTTPResponse::HTTP_BAD_REQUEST, "SIZE_INVALID"};
     case R::kRangeInvalid:
       return {HTTPResponse::HTTP_REQUESTED_RANGE_NOT_SATISFIABLE, "BLOB_UPLOAD_INVALID"};
-    case R::kUnsupported: return {HTTPResponse::HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED"};
+    case R::kUnsupported:
+      return {HTTPResponse::HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED"};
     case R::kPaginationInvalid:
       return {HTTPResponse::HTTP_BAD_REQUEST, "PAGINATION_NUMBER_INVALID"};
-    case R::kNone: break;
+    case R::kNone:
+      break;
   }
   using C = Status::Code;
   switch (s.code()) {
-    case C::kNotFound: return {HTTPResponse::HTTP_NOT_FOUND, "NAME_UNKNOWN"};
-    case C::kInvalidArgument: return {HTTPResponse::HTTP_BAD_REQUEST, "UNSUPPORTED"};
-    case C::kPermissionDenied: return {HTTPResponse::HTTP_FORBIDDEN, "DENIED"};
+    case C::kNotFound:
+      return {HTTPResponse::HTTP_NOT_FOUND, "NAME_UNKNOWN"};
+    case C::kInvalidArgument:
+      return {HTTPResponse::HTTP_BAD_REQUEST, "UNSUPPORTED"};
+    case C::kPermissionDenied:
+      return {HTTPResponse::HTTP_FORBIDDEN, "DENIED"};
     case C::kOutOfRange:
       return {HTTPResponse::HTTP_REQUESTED_RANGE_NOT_SATISFIABLE, "BLOB_UPLOAD_INVALID"};
-    case C::kUnavailable: return {HTTPResponse::HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE"};
-    case C::kResourceExhausted: return {HTTPResponse::HTTP_INSUFFICIENT_STORAGE, "UNKNOWN"};
-    default: return {HTTPResponse::HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN"};
+    case C::kUnavailable:
+      return {HTTPResponse::HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE"};
+    case C::kResourceExhausted:
+      return {HTTPResponse::HTTP_INSUFFICIENT_STORAGE, "UNKNOWN"};
+    default:
+      return {HTTPResponse::HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN"};
   }
 }
 
@@ -155,7 +174,8 @@ void Exchange::SendError(const Status& status) {
     context_.logger.Debug(method() + " " + request_.getURI() + ": " + status.ToString());
   }
   // Internal details (paths, errno text) stay in the log.
-  std::string message = e.status >= 500 ? "internal error; see the registry's log" : status.message();
+  std::string message =
+      e.status >= 500 ? "internal error; see the registry's log" : status.message();
   SendError(e.status, e.code, message);
 }
 
@@ -191,7 +211,8 @@ void Exchange::SendFileBody(HTTPResponse::HTTPStatus status, FileReader& reader,
       if (n <= 0) {
         // The client went away or timed out; nothing more can be said on this connection.
         response_.setKeepAlive(false);
-        throw Poco::IOException("sendfile failed after " + std::to_string(length - left) + " bytes");
+        throw Poco::IOException("sendfile failed after " + std::to_string(length - left) +
+                                " bytes");
       }
       left -= static_cast<uint64_t>(n);
       bytes_sent_ += static_cast<uint64_t>(n);

@@ -50,8 +50,8 @@ class Exchange {
   // Sends `length` bytes of `reader` starting at its current position, which is `offset`
   // in the file; headers must already be set (status, Content-Length). Uses sendfile when
   // the reader has a file descriptor and the connection is plain TCP.
-  void SendFileBody(Poco::Net::HTTPResponse::HTTPStatus status, FileReader& reader,
-                    uint64_t offset, uint64_t length);
+  void SendFileBody(Poco::Net::HTTPResponse::HTTPStatus status, FileReader& reader, uint64_t offset,
+                    uint64_t length);
 
   bool sent() const { return response_.sent(); }
   uint64_t bytes_sent() const { return bytes_sent_; }

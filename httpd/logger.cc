@@ -13,7 +13,8 @@ namespace {
 std::string Now() {
   auto now = std::chrono::system_clock::now();
   std::time_t secs = std::chrono::system_clock::to_time_t(now);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[64];
@@ -27,11 +28,21 @@ std::string JsonEscape(const std::string& s) {
   out.reserve(s.size() + 2);
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -53,10 +64,14 @@ std::string TextValue(const std::string& s) {
 
 const char* LevelName(Logger::Level l) {
   switch (l) {
-    case Logger::Level::kError: return "error";
-    case Logger::Level::kWarn: return "warning";
-    case Logger::Level::kInfo: return "info";
-    case Logger::Level::kDebug: return "debug";
+    case Logger::Level::kError:
+      return "error";
+    case Logger::Level::kWarn:
+      return "warning";
+    case Logger::Level::kInfo:
+      return "info";
+    case Logger::Level::kDebug:
+      return "debug";
   }
   return "info";
 }
@@ -65,10 +80,14 @@ const char* LevelName(Logger::Level l) {
 
 Logger::Logger(const std::string& level, bool json, std::map<std::string, std::string> fields)
     : json_(json), fields_(std::move(fields)) {
-  if (level == "error") level_ = Level::kError;
-  else if (level == "warn" || level == "warning") level_ = Level::kWarn;
-  else if (level == "debug") level_ = Level::kDebug;
-  else level_ = Level::kInfo;
+  if (level == "error")
+    level_ = Level::kError;
+  else if (level == "warn" || level == "warning")
+    level_ = Level::kWarn;
+  else if (level == "debug")
+    level_ = Level::kDebug;
+  else
+    level_ = Level::kInfo;
 }
 
 void Logger::WriteLine(const std::string& line) const {
@@ -108,9 +127,12 @@ void Logger::LogAccess(const Access& a) const {
   char seconds[32];
   std::snprintf(seconds, sizeof seconds, "%.6f", a.seconds);
   const std::map<std::string, std::string> f = {
-      {"remote", a.remote},       {"method", a.method},
-      {"uri", a.uri},             {"status", std::to_string(a.status)},
-      {"bytes", std::to_string(a.bytes)}, {"duration_s", seconds},
+      {"remote", a.remote},
+      {"method", a.method},
+      {"uri", a.uri},
+      {"status", std::to_string(a.status)},
+      {"bytes", std::to_string(a.bytes)},
+      {"duration_s", seconds},
       {"user_agent", a.user_agent},
   };
   std::string line;
@@ -122,7 +144,8 @@ void Logger::LogAccess(const Access& a) const {
     line += "}";
   } else {
     line = "time=" + Now() + " level=info msg=access";
-    for (const char* k : {"remote", "method", "uri", "status", "bytes", "duration_s", "user_agent"}) {
+    for (const char* k :
+         {"remote", "method", "uri", "status", "bytes", "duration_s", "user_agent"}) {
       line += std::string(" ") + k + "=" + TextValue(f.at(k));
     }
     for (const auto& [k, v] : fields_) line += " " + k + "=" + TextValue(v);

@@ -19,8 +19,8 @@
 #include <iostream>
 #include <thread>
 
-#include "regfs/config/config.h"
 #include "logger.h"
+#include "regfs/config/config.h"
 #include "regfs/core/registry.h"
 #include "request_router.h"
 #include "server_context.h"

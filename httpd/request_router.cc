@@ -17,15 +17,23 @@ Poco::Net::HTTPRequestHandler* RequestRouter::createRequestHandler(
   }
   Route route = ParseRoute(path);
   switch (route.kind) {
-    case Route::Kind::kBase: return new BaseHandler(context_, route);
-    case Route::Kind::kCatalog: return new CatalogHandler(context_, route);
-    case Route::Kind::kTags: return new TagsHandler(context_, route);
-    case Route::Kind::kManifest: return new ManifestHandler(context_, route);
-    case Route::Kind::kBlob: return new BlobHandler(context_, route);
+    case Route::Kind::kBase:
+      return new BaseHandler(context_, route);
+    case Route::Kind::kCatalog:
+      return new CatalogHandler(context_, route);
+    case Route::Kind::kTags:
+      return new TagsHandler(context_, route);
+    case Route::Kind::kManifest:
+      return new ManifestHandler(context_, route);
+    case Route::Kind::kBlob:
+      return new BlobHandler(context_, route);
     case Route::Kind::kUploadStart:
-    case Route::Kind::kUpload: return new UploadHandler(context_, route);
-    case Route::Kind::kReferrers: return new ReferrersHandler(context_, route);
-    case Route::Kind::kUnknown: break;
+    case Route::Kind::kUpload:
+      return new UploadHandler(context_, route);
+    case Route::Kind::kReferrers:
+      return new ReferrersHandler(context_, route);
+    case Route::Kind::kUnknown:
+      break;
   }
   return new NotFoundHandler(context_, route);
 }

@@ -11,7 +11,8 @@ std::vector<std::string> Split(const std::string& s) {
   size_t start = 0;
   while (true) {
     size_t slash = s.find('/', start);
-    parts.push_back(s.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
+    parts.push_back(
+        s.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
     if (slash == std::string::npos) return parts;
     start = slash + 1;
   }

@@ -4,8 +4,8 @@
 
 #include <atomic>
 
-#include "regfs/config/config.h"
 #include "logger.h"
+#include "regfs/config/config.h"
 #include "regfs/core/registry.h"
 
 namespace regfs::httpd {

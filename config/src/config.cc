@@ -64,7 +64,8 @@ bool IsSupported(const std::string& key) {
   }
 }
 
-void CollectLeaves(const YAML::Node& node, const std::string& prefix, std::vector<std::string>* out) {
+void CollectLeaves(const YAML::Node& node, const std::string& prefix,
+                   std::vector<std::string>* out) {
   if (node.IsMap() && node.size() > 0) {
     for (const auto& kv : node) {
       std::string key = kv.first.as<std::string>();
@@ -80,7 +81,8 @@ YAML::Node Lookup(const YAML::Node& root, const std::string& dotted) {
   size_t start = 0;
   while (true) {
     size_t dot = dotted.find('.', start);
-    std::string part = dotted.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    std::string part =
+        dotted.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     if (!node.IsMap() || !node[part]) return YAML::Node();
     node = node[part];
     if (dot == std::string::npos) return node;
@@ -88,7 +90,8 @@ YAML::Node Lookup(const YAML::Node& root, const std::string& dotted) {
   }
 }
 
-void SetPath(YAML::Node node, const std::vector<std::string>& parts, size_t i, const std::string& value) {
+void SetPath(YAML::Node node, const std::vector<std::string>& parts, size_t i,
+             const std::string& value) {
   if (i + 1 == parts.size()) {
     node[parts[i]] = value;
     return;
@@ -109,7 +112,8 @@ void ApplyEnvironment(YAML::Node& root, const std::vector<std::string>& environm
     size_t start = 0;
     while (start <= name.size()) {
       size_t us = name.find('_', start);
-      std::string part = name.substr(start, us == std::string::npos ? std::string::npos : us - start);
+      std::string part =
+          name.substr(start, us == std::string::npos ? std::string::npos : us - start);
       std::transform(part.begin(), part.end(), part.begin(),
                      [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
       if (!part.empty()) parts.push_back(part);
@@ -162,7 +166,8 @@ std::string ListenAddress::ToString() const {
 Result<ListenAddress> ParseListenAddress(const std::string& text) {
   ListenAddress a;
   size_t colon = text.rfind(':');
-  if (colon == std::string::npos) return Status::InvalidArgument("http.addr '" + text + "' has no port");
+  if (colon == std::string::npos)
+    return Status::InvalidArgument("http.addr '" + text + "' has no port");
   a.host = text.substr(0, colon);
   if (a.host.size() >= 2 && a.host.front() == '[' && a.host.back() == ']') {
     a.host = a.host.substr(1, a.host.size() - 2);
@@ -172,7 +177,8 @@ Result<ListenAddress> ParseListenAddress(const std::string& text) {
     return Status::InvalidArgument("http.addr '" + text + "' has an invalid port");
   }
   a.port = std::stoi(port);
-  if (a.port > 65535) return Status::InvalidArgument("http.addr '" + text + "' has an invalid port");
+  if (a.port > 65535)
+    return Status::InvalidArgument("http.addr '" + text + "' has an invalid port");
   return a;
 }
 
@@ -184,10 +190,12 @@ Result<Config> LoadConfig(const std::string& path, const std::vector<std::string
     } catch (const YAML::BadFile&) {
       return Status::NotFound("cannot read configuration file " + path);
     } catch (const YAML::Exception& e) {
-      return Status::InvalidArgument("configuration file " + path + " is not valid YAML: " + e.what());
+      return Status::InvalidArgument("configuration file " + path +
+                                     " is not valid YAML: " + e.what());
     }
     if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
-    if (!root.IsMap()) return Status::InvalidArgument("configuration file " + path + " is not a YAML map");
+    if (!root.IsMap())
+      return Status::InvalidArgument("configuration file " + path + " is not a YAML map");
   }
   ApplyEnvironment(root, environment);
 
@@ -200,7 +208,9 @@ Result<Config> LoadConfig(const std::string& path, const std::vector<std::string
         return Status::InvalidArgument("configuration key " + key + ": " + why);
       }
     }
-    if (!IsSupported(key)) c.warnings.push_back("configuration key " + key + " is not supported by regfs yet and is ignored");
+    if (!IsSupported(key))
+      c.warnings.push_back("configuration key " + key +
+                           " is not supported by regfs yet and is ignored");
   }
 
   REGFS_RETURN_IF_ERROR(Read(root, "loglevel", &c.log_level));
@@ -210,10 +220,12 @@ Result<Config> LoadConfig(const std::string& path, const std::vector<std::string
   REGFS_RETURN_IF_ERROR(Read(root, "log.accesslog.disabled", &access_disabled));
   c.access_log = !access_disabled;
   if (YAML::Node fields = Lookup(root, "log.fields"); fields && fields.IsMap()) {
-    for (const auto& kv : fields) c.log_fields[kv.first.as<std::string>()] = kv.second.as<std::string>();
+    for (const auto& kv : fields)
+      c.log_fields[kv.first.as<std::string>()] = kv.second.as<std::string>();
   }
   static const std::set<std::string> kLevels = {"error", "warn", "warning", "info", "debug"};
-  if (!kLevels.count(c.log_level)) return Status::InvalidArgument("log.level must be error, warn, info or debug");
+  if (!kLevels.count(c.log_level))
+    return Status::InvalidArgument("log.level must be error, warn, info or debug");
   if (c.log_formatter != "text" && c.log_formatter != "json") {
     if (c.log_formatter == "logstash") {
       c.warnings.push_back("log.formatter logstash is not supported; using json");
@@ -229,10 +241,13 @@ Result<Config> LoadConfig(const std::string& path, const std::vector<std::string
   REGFS_RETURN_IF_ERROR(Read(root, "storage.delete.enabled", &c.delete_enabled));
   REGFS_RETURN_IF_ERROR(Read(root, "storage.maintenance.readonly.enabled", &c.read_only));
 
-  REGFS_RETURN_IF_ERROR(Read(root, "storage.maintenance.uploadpurging.enabled", &c.upload_purging.enabled));
-  REGFS_RETURN_IF_ERROR(Read(root, "storage.maintenance.uploadpurging.dryrun", &c.upload_purging.dry_run));
-  for (auto [key, target] : {std::pair{"storage.maintenance.uploadpurging.age", &c.upload_purging.age},
-                             std::pair{"storage.maintenance.uploadpurging.interval", &c.upload_purging.interval}}) {
+  REGFS_RETURN_IF_ERROR(
+      Read(root, "storage.maintenance.uploadpurging.enabled", &c.upload_purging.enabled));
+  REGFS_RETURN_IF_ERROR(
+      Read(root, "storage.maintenance.uploadpurging.dryrun", &c.upload_purging.dry_run));
+  for (auto [key, target] :
+       {std::pair{"storage.maintenance.uploadpurging.age", &c.upload_purging.age},
+        std::pair{"storage.maintenance.uploadpurging.interval", &c.upload_purging.interval}}) {
     if (YAML::Node n = Lookup(root, key); n && !n.IsNull()) {
       auto d = ParseDuration(n.as<std::string>());
       if (!d.ok()) return Status::InvalidArgument(std::string(key) + ": " + d.status().message());
@@ -248,7 +263,8 @@ Result<Config> LoadConfig(const std::string& path, const std::vector<std::string
   c.addr = *parsed_addr;
   std::string net = "tcp";
   REGFS_RETURN_IF_ERROR(Read(root, "http.net", &net));
-  if (net != "tcp") return Status::InvalidArgument("http.net " + net + " is not supported (only tcp)");
+  if (net != "tcp")
+    return Status::InvalidArgument("http.net " + net + " is not supported (only tcp)");
   REGFS_RETURN_IF_ERROR(Read(root, "http.host", &c.host));
   while (!c.host.empty() && c.host.back() == '/') c.host.pop_back();
   REGFS_RETURN_IF_ERROR(Read(root, "http.relativeurls", &c.relative_urls));

@@ -1,6 +1,6 @@
 // StorageDriver over a local POSIX filesystem. Atomic replacement is temp file + rename in
-// the same directory; durability is fdatasync of the file before the rename. Temp files are named ".tmp-*" beside their target; a crash can leave one
-// behind, which nothing reads.
+// the same directory; durability is fdatasync of the file before the rename. Temp files are named
+// ".tmp-*" beside their target; a crash can leave one behind, which nothing reads.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -78,7 +78,8 @@ class FdReader final : public FileReader {
 
 class FdWriter final : public FileWriter {
  public:
-  FdWriter(int fd, uint64_t size, std::string path) : fd_(fd), size_(size), path_(std::move(path)) {}
+  FdWriter(int fd, uint64_t size, std::string path)
+      : fd_(fd), size_(size), path_(std::move(path)) {}
   ~FdWriter() override { ::close(fd_); }
   Status Write(const char* data, size_t size) override {
     Status s = WriteAll(fd_, data, size, path_);
@@ -121,7 +122,8 @@ class FilesystemDriver final : public StorageDriver {
     info.is_directory = S_ISDIR(st.st_mode);
     info.modified = std::chrono::system_clock::time_point(
         std::chrono::duration_cast<std::chrono::system_clock::duration>(
-            std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
+            std::chrono::seconds(st.st_mtim.tv_sec) +
+            std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
     return info;
   }
 
@@ -271,7 +273,8 @@ class FilesystemDriver final : public StorageDriver {
         Status s = RemoveTree(full + "/" + c);
         if (!s.ok() && !s.IsNotFound()) return s;
       }
-      if (::rmdir(full.c_str()) != 0 && errno != ENOENT) return Status::FromErrno("rmdir " + full, errno);
+      if (::rmdir(full.c_str()) != 0 && errno != ENOENT)
+        return Status::FromErrno("rmdir " + full, errno);
       return Status::Ok();
     }
     if (::unlink(full.c_str()) != 0) return Status::FromErrno("unlink " + full, errno);
@@ -296,8 +299,8 @@ Result<std::shared_ptr<StorageDriver>> NewFilesystemDriver(const std::string& ro
     return Status::PermissionDenied("storage root " + root + " cannot be created: " + s.message());
   }
   if (::access(root.c_str(), W_OK | X_OK) != 0) {
-    return Status::PermissionDenied("storage root " + root + " is not writable: " +
-                                    std::strerror(errno));
+    return Status::PermissionDenied("storage root " + root +
+                                    " is not writable: " + std::strerror(errno));
   }
   return std::shared_ptr<StorageDriver>(new FilesystemDriver(root));
 }

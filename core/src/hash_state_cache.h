@@ -65,8 +65,8 @@ class HashStateCache {
   };
   std::mutex mu_;
   size_t capacity_;
-  std::list<std::string> order_;                     // GUARDED_BY(mu_), oldest first
-  std::unordered_map<std::string, Entry> entries_;   // GUARDED_BY(mu_)
+  std::list<std::string> order_;                    // GUARDED_BY(mu_), oldest first
+  std::unordered_map<std::string, Entry> entries_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace regfs

@@ -33,7 +33,9 @@ inline std::string LayerLink(const std::string& repo, const Digest& d) {
   return LayersDir(repo) + "/" + d.algorithm() + "/" + d.hex() + "/link";
 }
 
-inline std::string ManifestsDir(const std::string& repo) { return Repository(repo) + "/_manifests"; }
+inline std::string ManifestsDir(const std::string& repo) {
+  return Repository(repo) + "/_manifests";
+}
 inline std::string RevisionsDir(const std::string& repo, const std::string& algorithm) {
   return ManifestsDir(repo) + "/revisions/" + algorithm;
 }

@@ -74,7 +74,8 @@ Status ParseDescriptorList(const Object::Ptr& obj, const std::string& key, bool 
   Array::Ptr arr = obj->getArray(key);
   if (!arr) return Invalid("'" + key + "' must be an array");
   for (size_t i = 0; i < arr->size(); ++i) {
-    auto d = ParseDescriptor(arr->get(static_cast<unsigned>(i)), key + "[" + std::to_string(i) + "]");
+    auto d =
+        ParseDescriptor(arr->get(static_cast<unsigned>(i)), key + "[" + std::to_string(i) + "]");
     if (!d.ok()) return d.status();
     out->push_back(std::move(*d));
   }

@@ -38,8 +38,8 @@ Status ValidateRepositoryName(std::string_view name) {
   size_t start = 0;
   while (true) {
     size_t slash = name.find('/', start);
-    std::string_view component =
-        name.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    std::string_view component = name.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
     if (!IsValidComponent(component)) {
       return Status::InvalidArgument(
           "invalid repository name: components must match [a-z0-9]+((.|_|__|-+)[a-z0-9]+)*",

@@ -25,7 +25,8 @@ Result<RepositoryFolder> RegistryImpl::ListFolder(const std::string& path) {
   for (const std::string& name : *names) {
     // registry:2 lists a repository once it has _manifests; a repository whose manifests
     // were all deleted (or that has only blobs or uploads so far) is still one to browse.
-    if (name == "_manifests" || name == "_layers" || name == "_uploads") folder.is_repository = true;
+    if (name == "_manifests" || name == "_layers" || name == "_uploads")
+      folder.is_repository = true;
     if (name.empty() || name[0] == '_' || name[0] == '.') continue;
     // Only names that can be repository components; anything else is not ours to show.
     std::string child = path.empty() ? name : path + "/" + name;
@@ -128,7 +129,9 @@ Status RegistryImpl::RenameTag(const std::string& repo, const std::string& from,
   REGFS_RETURN_IF_ERROR(WriteTag(repo, to, source->digest));
   Status s = driver_.Delete(layout::TagDir(repo, from));
   if (!s.ok() && !s.IsNotFound()) return s;
-  Notify({.kind = ChangeEvent::Kind::kTagDeleted, .repository = repo, .digest = source->digest,
+  Notify({.kind = ChangeEvent::Kind::kTagDeleted,
+          .repository = repo,
+          .digest = source->digest,
           .tag = from});
   return Status::Ok();
 }

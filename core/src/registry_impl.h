@@ -62,7 +62,8 @@ class RegistryImpl final : public Registry {
   Result<std::unique_ptr<FileReader>> OpenUpload(const std::string& repo, const std::string& id,
                                                  uint64_t offset) override;
   Status SetTag(const std::string& repo, const std::string& tag, const Digest& digest) override;
-  Status RenameTag(const std::string& repo, const std::string& from, const std::string& to) override;
+  Status RenameTag(const std::string& repo, const std::string& from,
+                   const std::string& to) override;
   Status DeleteRepository(const std::string& repo) override;
 
   Result<size_t> PurgeUploads(std::chrono::system_clock::time_point cutoff, bool dry_run) override;

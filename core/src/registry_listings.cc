@@ -73,8 +73,8 @@ Status RegistryImpl::WalkRepositoryFolders(
 Result<Page> RegistryImpl::ListRepositories(const std::string& last, size_t limit) {
   std::vector<std::string> repos;
   // A folder is a repository when it holds _manifests (registry:2's rule).
-  REGFS_RETURN_IF_ERROR(WalkRepositoryFolders(
-      [&](const std::string& name, const std::vector<std::string>& children) {
+  REGFS_RETURN_IF_ERROR(
+      WalkRepositoryFolders([&](const std::string& name, const std::vector<std::string>& children) {
         if (std::find(children.begin(), children.end(), "_manifests") != children.end()) {
           repos.push_back(name);
         }

@@ -111,16 +111,16 @@ Status RegistryImpl::CheckReferences(const std::string& repo, const ParsedManife
     auto info = StatBlob(repo, blob.digest);
     if (!info.ok()) {
       if (!info.status().IsNotFound()) return info.status();
-      return Status::InvalidArgument("blob " + blob.digest.ToString() +
-                                         " is not in the repository; push it first",
-                                     Status::Reason::kManifestBlobUnknown);
+      return Status::InvalidArgument(
+          "blob " + blob.digest.ToString() + " is not in the repository; push it first",
+          Status::Reason::kManifestBlobUnknown);
     }
   }
   for (const Descriptor& child : manifest.children) {
     if (!Exists(layout::RevisionLink(repo, child.digest))) {
-      return Status::InvalidArgument("manifest " + child.digest.ToString() +
-                                         " is not in the repository; push it first",
-                                     Status::Reason::kManifestBlobUnknown);
+      return Status::InvalidArgument(
+          "manifest " + child.digest.ToString() + " is not in the repository; push it first",
+          Status::Reason::kManifestBlobUnknown);
     }
   }
   return Status::Ok();
@@ -173,10 +173,12 @@ Result<PutManifestResult> RegistryImpl::PutManifest(const std::string& repo,
   return PutManifestResult{digest, manifest->subject};
 }
 
-Status RegistryImpl::WriteTag(const std::string& repo, const std::string& tag, const Digest& digest) {
+Status RegistryImpl::WriteTag(const std::string& repo, const std::string& tag,
+                              const Digest& digest) {
   REGFS_RETURN_IF_ERROR(WriteLink(layout::TagIndexLink(repo, tag, digest), digest));
   REGFS_RETURN_IF_ERROR(WriteLink(layout::TagCurrentLink(repo, tag), digest));
-  ChangeEvent event{.kind = ChangeEvent::Kind::kTagSet, .repository = repo, .digest = digest, .tag = tag};
+  ChangeEvent event{
+      .kind = ChangeEvent::Kind::kTagSet, .repository = repo, .digest = digest, .tag = tag};
   if (auto meta = metadata_.Get(digest)) {
     event.media_type = meta->media_type;
     event.size = meta->size;
@@ -202,7 +204,9 @@ Status RegistryImpl::DeleteManifest(const std::string& repo, const std::string& 
     if (!current.ok()) return ManifestUnknown(reference);
     Status s = driver_.Delete(layout::TagDir(repo, reference));
     if (!s.ok() && !s.IsNotFound()) return s;
-    Notify({.kind = ChangeEvent::Kind::kTagDeleted, .repository = repo, .digest = *current,
+    Notify({.kind = ChangeEvent::Kind::kTagDeleted,
+            .repository = repo,
+            .digest = *current,
             .tag = reference});
     return Status::Ok();
   }
@@ -219,7 +223,9 @@ Status RegistryImpl::DeleteManifest(const std::string& repo, const std::string& 
       if (current.ok() && *current == *digest) {
         Status s = driver_.Delete(layout::TagDir(repo, tag));
         if (!s.ok() && !s.IsNotFound()) return s;
-        Notify({.kind = ChangeEvent::Kind::kTagDeleted, .repository = repo, .digest = *digest,
+        Notify({.kind = ChangeEvent::Kind::kTagDeleted,
+                .repository = repo,
+                .digest = *digest,
                 .tag = tag});
       }
     }

@@ -42,9 +42,9 @@ std::string NewUploadId() {
   hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
   lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
   char buf[37];
-  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx",
-                static_cast<unsigned>(hi >> 32), static_cast<unsigned>((hi >> 16) & 0xffff),
-                static_cast<unsigned>(hi & 0xffff), static_cast<unsigned>(lo >> 48),
+  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
+                static_cast<unsigned>((hi >> 16) & 0xffff), static_cast<unsigned>(hi & 0xffff),
+                static_cast<unsigned>(lo >> 48),
                 static_cast<unsigned long long>(lo & 0xffffffffffffULL));
   return buf;
 }
@@ -76,8 +76,8 @@ Result<UploadInfo> RegistryImpl::StartUpload(const std::string& repo) {
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
   REGFS_RETURN_IF_ERROR(CheckWritable());
   UploadInfo info{NewUploadId(), 0, std::chrono::system_clock::now()};
-  REGFS_RETURN_IF_ERROR(driver_.PutContent(layout::UploadStartedAt(repo, info.id),
-                                           Rfc3339(info.started_at), false));
+  REGFS_RETURN_IF_ERROR(
+      driver_.PutContent(layout::UploadStartedAt(repo, info.id), Rfc3339(info.started_at), false));
   auto writer = driver_.OpenWriter(layout::UploadData(repo, info.id), false);
   if (!writer.ok()) return writer.status();
   return info;
@@ -165,9 +165,9 @@ Result<BlobInfo> RegistryImpl::CommitUpload(const std::string& repo, const std::
     // Nothing of a rejected upload may stay behind.
     hash_states_.Forget(CacheKey(repo, id));
     (void)driver_.Delete(layout::UploadDir(repo, id));
-    return Status::InvalidArgument("the uploaded content has digest " + actual.ToString() +
-                                       ", not " + digest.ToString(),
-                                   Status::Reason::kDigestInvalid);
+    return Status::InvalidArgument(
+        "the uploaded content has digest " + actual.ToString() + ", not " + digest.ToString(),
+        Status::Reason::kDigestInvalid);
   }
   return LinkVerifiedUpload(repo, id, digest, data->size);
 }
@@ -190,7 +190,8 @@ Result<BlobInfo> RegistryImpl::LinkVerifiedUpload(const std::string& repo, const
   hash_states_.Forget(CacheKey(repo, id));
   Status cleanup = driver_.Delete(layout::UploadDir(repo, id));
   (void)cleanup;  // a leftover upload folder is harmless and purged later
-  Notify({.kind = ChangeEvent::Kind::kBlobLinked, .repository = repo, .digest = digest, .size = size});
+  Notify(
+      {.kind = ChangeEvent::Kind::kBlobLinked, .repository = repo, .digest = digest, .size = size});
   return BlobInfo{digest, size};
 }
 
@@ -235,8 +236,8 @@ Result<size_t> RegistryImpl::PurgeUploads(std::chrono::system_clock::time_point 
                                           bool dry_run) {
   REGFS_RETURN_IF_ERROR(CheckWritable());
   std::vector<std::pair<std::string, std::string>> candidates;  // (repository, upload id)
-  REGFS_RETURN_IF_ERROR(WalkRepositoryFolders(
-      [&](const std::string& repo, const std::vector<std::string>& children) {
+  REGFS_RETURN_IF_ERROR(
+      WalkRepositoryFolders([&](const std::string& repo, const std::vector<std::string>& children) {
         if (std::find(children.begin(), children.end(), "_uploads") == children.end()) return;
         auto ids = driver_.List(layout::UploadsDir(repo));
         if (!ids.ok()) return;

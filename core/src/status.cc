@@ -27,10 +27,17 @@ Status Status::FromErrno(const std::string& what, int err) {
 }
 
 std::string Status::ToString() const {
-  static const char* const kNames[] = {
-      "OK",         "NotFound",     "AlreadyExists", "InvalidArgument",
-      "FailedPrecondition", "PermissionDenied", "Unavailable", "IOError",
-      "Corruption", "OutOfRange",   "ResourceExhausted"};
+  static const char* const kNames[] = {"OK",
+                                       "NotFound",
+                                       "AlreadyExists",
+                                       "InvalidArgument",
+                                       "FailedPrecondition",
+                                       "PermissionDenied",
+                                       "Unavailable",
+                                       "IOError",
+                                       "Corruption",
+                                       "OutOfRange",
+                                       "ResourceExhausted"};
   std::string s = kNames[static_cast<int>(code_)];
   if (!message_.empty()) s += ": " + message_;
   return s;

@@ -253,7 +253,9 @@ void OnLink(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { OnRefuse(req)
 void OnWrite(fuse_req_t req, fuse_ino_t, const char*, size_t, off_t, fuse_file_info*) {
   OnRefuse(req);
 }
-void OnSetXattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) { OnRefuse(req); }
+void OnSetXattr(fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) {
+  OnRefuse(req);
+}
 
 void OnStatFs(fuse_req_t req, fuse_ino_t) {
   struct statvfs st {};

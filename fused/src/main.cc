@@ -132,7 +132,8 @@ int Run(int argc, char** argv) {
 
   struct stat st;
   if (::stat(mountpoint.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    std::cerr << "regfs-fused: mountpoint " << mountpoint << " does not exist or is not a directory\n";
+    std::cerr << "regfs-fused: mountpoint " << mountpoint
+              << " does not exist or is not a directory\n";
     return kExitRuntime;
   }
   if (IsMountPoint(mountpoint)) {
@@ -147,8 +148,9 @@ int Run(int argc, char** argv) {
   }
 
   Result<std::shared_ptr<StorageDriver>> driver =
-      config->storage_driver == "inmemory" ? Result<std::shared_ptr<StorageDriver>>(NewInMemoryDriver())
-                                           : NewFilesystemDriver(config->root_directory);
+      config->storage_driver == "inmemory"
+          ? Result<std::shared_ptr<StorageDriver>>(NewInMemoryDriver())
+          : NewFilesystemDriver(config->root_directory);
   if (!driver.ok()) {
     std::cerr << "regfs-fused: " << driver.status().message() << "\n";
     return kExitRuntime;
@@ -166,7 +168,8 @@ int Run(int argc, char** argv) {
   RegistryTree tree(**registry, !options.read_only);
   Bridge bridge{tree, BridgeOptions{}};
   fuse_opt_add_arg(&args, "-odefault_permissions,fsname=regfs,subtype=regfs");
-  fuse_session* se = fuse_session_new(&args, &BridgeOperations(), sizeof(fuse_lowlevel_ops), &bridge);
+  fuse_session* se =
+      fuse_session_new(&args, &BridgeOperations(), sizeof(fuse_lowlevel_ops), &bridge);
   if (se == nullptr) {
     std::cerr << "regfs-fused: invalid FUSE options\n";
     return kExitUsage;

@@ -156,7 +156,7 @@ Result<NodeAttr> RegistryTree::AttrOf(const Node& node, Ino ino) {
 }
 
 Result<RegistryTree::Node> RegistryTree::Child(const Node& parent, const std::string& name,
-                                              bool verify) {
+                                               bool verify) {
   switch (parent.kind) {
     case Kind::kFolder: {
       if (name == kTagsDir || name == kManifestsDir || name == kBlobsDir || name == kUploadsDir) {
@@ -244,8 +244,10 @@ Result<std::vector<DirEntry>> RegistryTree::ListChildren(const Node& dir, Ino in
       auto folder = registry_.ListFolder(node->path);
       if (!folder.ok()) return folder.status();
       if (folder->is_repository && !node->path.empty()) {
-        for (auto [name, kind] : {std::pair{kTagsDir, Kind::kTags}, {kManifestsDir, Kind::kManifests},
-                                  {kBlobsDir, Kind::kBlobs}, {kUploadsDir, Kind::kUploads}}) {
+        for (auto [name, kind] : {std::pair{kTagsDir, Kind::kTags},
+                                  {kManifestsDir, Kind::kManifests},
+                                  {kBlobsDir, Kind::kBlobs},
+                                  {kUploadsDir, Kind::kUploads}}) {
           out.push_back({name, InoFor(kind, repo, ""), S_IFDIR});
         }
       }
@@ -257,24 +259,28 @@ Result<std::vector<DirEntry>> RegistryTree::ListChildren(const Node& dir, Ino in
     case Kind::kTags: {
       auto tags = registry_.ListTags(repo, "", static_cast<size_t>(-1));
       if (!tags.ok()) return tags.status();
-      for (const std::string& t : tags->entries) out.push_back({t, InoFor(Kind::kTag, repo, t), S_IFLNK});
+      for (const std::string& t : tags->entries)
+        out.push_back({t, InoFor(Kind::kTag, repo, t), S_IFLNK});
       return out;
     }
     case Kind::kManifests:
     case Kind::kBlobs: {
       bool manifests = node->kind == Kind::kManifests;
-      auto digests = manifests ? registry_.ListManifestDigests(repo) : registry_.ListBlobDigests(repo);
+      auto digests =
+          manifests ? registry_.ListManifestDigests(repo) : registry_.ListBlobDigests(repo);
       if (!digests.ok()) return digests.status();
       for (const Digest& d : *digests) {
         std::string name = d.ToString();
-        out.push_back({name, InoFor(manifests ? Kind::kManifest : Kind::kBlob, repo, name), S_IFREG});
+        out.push_back(
+            {name, InoFor(manifests ? Kind::kManifest : Kind::kBlob, repo, name), S_IFREG});
       }
       return out;
     }
     case Kind::kUploads: {
       auto uploads = registry_.ListUploads(repo);
       if (!uploads.ok()) return uploads.status();
-      for (const UploadInfo& u : *uploads) out.push_back({u.id, InoFor(Kind::kUpload, repo, u.id), S_IFREG});
+      for (const UploadInfo& u : *uploads)
+        out.push_back({u.id, InoFor(Kind::kUpload, repo, u.id), S_IFREG});
       return out;
     }
     default:
@@ -359,7 +365,8 @@ Status RegistryTree::Rmdir(Ino parent, const std::string& name) {
   return registry_.DeleteRepository(child->path);
 }
 
-Result<NodeAttr> RegistryTree::Symlink(const std::string& target, Ino parent, const std::string& name) {
+Result<NodeAttr> RegistryTree::Symlink(const std::string& target, Ino parent,
+                                       const std::string& name) {
   if (!writable_) return NotPermitted("the mount is read-only");
   auto dir = NodeOf(parent);
   if (!dir.ok()) return dir.status();

@@ -43,7 +43,8 @@ void ApiHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
       Handle(ex);
     }
   } catch (const Poco::Exception& e) {
-    context_.logger.Warn(request.getMethod() + " " + request.getURI() + " failed: " + e.displayText());
+    context_.logger.Warn(request.getMethod() + " " + request.getURI() +
+                         " failed: " + e.displayText());
     if (!ex.sent()) ex.SendError(Status::IOError(e.displayText()));
   } catch (const std::exception& e) {
     context_.logger.Error(request.getMethod() + " " + request.getURI() + " failed: " + e.what());

@@ -37,7 +37,8 @@ void ManifestHandler::Get(Exchange& ex) {
 
 void ManifestHandler::Put(Exchange& ex) {
   auto& req = ex.request();
-  if (req.hasContentLength() && req.getContentLength64() > static_cast<Poco::Int64>(kMaxManifestBytes)) {
+  if (req.hasContentLength() &&
+      req.getContentLength64() > static_cast<Poco::Int64>(kMaxManifestBytes)) {
     return ex.SendError(Status::InvalidArgument("manifest is larger than 4 MiB",
                                                 Status::Reason::kManifestTooLarge));
   }
@@ -54,11 +55,13 @@ void ManifestHandler::Put(Exchange& ex) {
                                                 Status::Reason::kManifestTooLarge));
   }
   ex.MarkBodyConsumed();
-  if (req.hasContentLength() && static_cast<Poco::Int64>(bytes.size()) != req.getContentLength64()) {
-    return ex.SendError(Status::InvalidArgument("the request body is shorter than its Content-Length",
-                                                Status::Reason::kSizeInvalid));
+  if (req.hasContentLength() &&
+      static_cast<Poco::Int64>(bytes.size()) != req.getContentLength64()) {
+    return ex.SendError(Status::InvalidArgument(
+        "the request body is shorter than its Content-Length", Status::Reason::kSizeInvalid));
   }
-  auto result = ex.registry().PutManifest(route_.name, route_.reference, req.getContentType(), bytes);
+  auto result =
+      ex.registry().PutManifest(route_.name, route_.reference, req.getContentType(), bytes);
   if (!result.ok()) return ex.SendError(result.status());
   auto& res = ex.response();
   const std::string digest = result->digest.ToString();

@@ -147,9 +147,9 @@ bool UploadHandler::AppendBody(Exchange& ex, const std::string& id) {
   if (received != declared) {
     // The bytes that did arrive stay: the client can ask where the upload stands and resume.
     ex.SendError(::regfs::Status::InvalidArgument("received " + std::to_string(received) +
-                                             " bytes, but the request announced " +
-                                             std::to_string(declared),
-                                         Status::Reason::kSizeInvalid));
+                                                      " bytes, but the request announced " +
+                                                      std::to_string(declared),
+                                                  Status::Reason::kSizeInvalid));
     return false;
   }
   return true;
@@ -166,7 +166,7 @@ void UploadHandler::Finish(Exchange& ex) {
   auto text = ex.Query("digest");
   if (!text) {
     return ex.SendError(::regfs::Status::InvalidArgument("the digest query parameter is required",
-                                                Status::Reason::kDigestInvalid));
+                                                         Status::Reason::kDigestInvalid));
   }
   auto digest = Digest::Parse(*text);
   if (!digest.ok()) return ex.SendError(digest.status());

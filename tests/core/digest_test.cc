@@ -5,7 +5,8 @@
 namespace regfs {
 namespace {
 
-const char* kHelloSha256 = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+const char* kHelloSha256 =
+    "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
 
 TEST(DigestTest, ParsesCanonicalSha256) {
   auto d = Digest::Parse(kHelloSha256);
@@ -15,11 +16,12 @@ TEST(DigestTest, ParsesCanonicalSha256) {
 }
 
 TEST(DigestTest, RejectsMalformed) {
-  for (const char* bad : {"", "sha256", "sha256:", "md5:d41d8cd98f00b204e9800998ecf8427e",
-                          "sha256:xyz", "sha256:../../etc/passwd",
-                          "sha256:2CF24DBA5FB0A30E26E83B2AC5B9E29E1B161E5C1FA7425E73043362938B9824",
-                          "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b982",
-                          "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b98245"}) {
+  for (const char* bad :
+       {"", "sha256", "sha256:", "md5:d41d8cd98f00b204e9800998ecf8427e", "sha256:xyz",
+        "sha256:../../etc/passwd",
+        "sha256:2CF24DBA5FB0A30E26E83B2AC5B9E29E1B161E5C1FA7425E73043362938B9824",
+        "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b982",
+        "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b98245"}) {
     auto d = Digest::Parse(bad);
     EXPECT_FALSE(d.ok()) << bad;
     if (!d.ok()) {

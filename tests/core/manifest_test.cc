@@ -12,7 +12,8 @@ const std::string kSubject = "sha256:" + std::string(64, 'e');
 std::string OciManifest(const std::string& extra = "") {
   return R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",)"
          R"("config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" +
-         kConfig + R"(","size":2},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":")" +
+         kConfig +
+         R"(","size":2},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":")" +
          kLayer + R"(","size":5}])" + extra + "}";
 }
 
@@ -28,9 +29,11 @@ TEST(ManifestTest, ParsesOciImageManifest) {
 }
 
 TEST(ManifestTest, ParsesArtifactWithSubject) {
-  auto m = ParseManifest(OciManifest(R"(,"artifactType":"application/x.sig","subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")" +
-                                     kSubject + R"(","size":10},"annotations":{"k":"v"})"),
-                         "");
+  auto m = ParseManifest(
+      OciManifest(
+          R"(,"artifactType":"application/x.sig","subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")" +
+          kSubject + R"(","size":10},"annotations":{"k":"v"})"),
+      "");
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   ASSERT_TRUE(m->subject.has_value());
   EXPECT_EQ(m->subject->ToString(), kSubject);
@@ -39,8 +42,9 @@ TEST(ManifestTest, ParsesArtifactWithSubject) {
 }
 
 TEST(ManifestTest, ParsesIndexAndInfersMediaType) {
-  std::string index = R"({"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")" +
-                      kSubject + R"(","size":10,"platform":{"os":"linux","architecture":"amd64"}}]})";
+  std::string index =
+      R"({"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")" +
+      kSubject + R"(","size":10,"platform":{"os":"linux","architecture":"amd64"}}]})";
   auto m = ParseManifest(index, "");
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_TRUE(m->is_index);
@@ -58,10 +62,12 @@ TEST(ManifestTest, RejectsBadInput) {
   for (const std::string& bad :
        {std::string("not json"), std::string("[]"), std::string("{}"),
         std::string(R"({"schemaVersion":1,"name":"x"})"),
-        std::string(R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"})"),
+        std::string(
+            R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"})"),
         std::string(R"({"schemaVersion":2,"mediaType":"text/plain","config":{}})"),
         std::string(R"({"schemaVersion":2,"config":{"digest":"sha256:abc","size":1},"layers":[]})"),
-        std::string(R"({"schemaVersion":2,"config":{"digest":")") + kConfig + R"(","size":-1},"layers":[]})"}) {
+        std::string(R"({"schemaVersion":2,"config":{"digest":")") + kConfig +
+            R"(","size":-1},"layers":[]})"}) {
     auto m = ParseManifest(bad, "");
     EXPECT_FALSE(m.ok()) << bad;
   }

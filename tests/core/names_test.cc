@@ -13,9 +13,9 @@ TEST(RepositoryNameTest, AcceptsSpecGrammar) {
 }
 
 TEST(RepositoryNameTest, RejectsTraversalCaseAndReservedComponents) {
-  for (const char* bad : {"", "..", "a/..", "../a", "a/../b", "A", "Team/app", "/a", "a/", "a//b",
-                          "_layers", "a/_manifests", "a/.b", "a-", "-a", "a___b", "a..b", "a b",
-                          "a\\b", "a%2fb", "a\nb"}) {
+  for (const char* bad : {"",   "..",    "a/..", "../a",    "a/../b",       "A",     "Team/app",
+                          "/a", "a/",    "a//b", "_layers", "a/_manifests", "a/.b",  "a-",
+                          "-a", "a___b", "a..b", "a b",     "a\\b",         "a%2fb", "a\nb"}) {
     Status s = ValidateRepositoryName(bad);
     EXPECT_FALSE(s.ok()) << bad;
     EXPECT_EQ(s.reason(), Status::Reason::kNameInvalid) << bad;

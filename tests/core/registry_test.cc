@@ -46,10 +46,12 @@ class RegistryTest : public ::testing::TestWithParam<std::string> {
     return d;
   }
 
-  std::string ImageManifest(const Digest& config, const Digest& layer, const std::string& extra = "") {
+  std::string ImageManifest(const Digest& config, const Digest& layer,
+                            const std::string& extra = "") {
     return R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",)"
            R"("config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" +
-           config.ToString() + R"(","size":2},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":")" +
+           config.ToString() +
+           R"(","size":2},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":")" +
            layer.ToString() + R"(","size":5}])" + extra + "}";
   }
 
@@ -75,7 +77,8 @@ TEST_P(RegistryTest, ChunkedUploadCommitsAndLinks) {
   EXPECT_EQ(stat->size, 5u);
   // The link file holds the digest without a newline, as registry:2 writes it.
   auto link = driver_->GetContent("docker/registry/v2/repositories/team/app/_layers/sha256/" +
-                                      Digest::Sha256Of("hello").hex() + "/link", 200);
+                                      Digest::Sha256Of("hello").hex() + "/link",
+                                  200);
   ASSERT_TRUE(link.ok());
   EXPECT_EQ(*link, Digest::Sha256Of("hello").ToString());
   // The upload is gone.
@@ -120,7 +123,8 @@ TEST_P(RegistryTest, AnotherReplicaContinuesAnUpload) {
 
 TEST_P(RegistryTest, UploadIdsCannotEscape) {
   for (const char* bad : {"..", "../../x", "a/b", "", "%2e%2e"}) {
-    EXPECT_EQ(registry_->StatUpload("a", bad).status().reason(), Status::Reason::kBlobUploadUnknown) << bad;
+    EXPECT_EQ(registry_->StatUpload("a", bad).status().reason(), Status::Reason::kBlobUploadUnknown)
+        << bad;
     std::istringstream body("x");
     EXPECT_FALSE(registry_->AppendUpload("a", bad, body, std::nullopt).ok());
   }
@@ -161,7 +165,8 @@ TEST_P(RegistryTest, ManifestPutGetTagAndDelete) {
 
 TEST_P(RegistryTest, ManifestReferencingMissingBlobIsRefused) {
   Digest config = PushBlob("r", "{}");
-  auto put = registry_->PutManifest("r", "v1", "", ImageManifest(config, Digest::Sha256Of("missing")));
+  auto put =
+      registry_->PutManifest("r", "v1", "", ImageManifest(config, Digest::Sha256Of("missing")));
   ASSERT_FALSE(put.ok());
   EXPECT_EQ(put.status().reason(), Status::Reason::kManifestBlobUnknown);
   // A blob of another repository does not count.
@@ -183,7 +188,8 @@ TEST_P(RegistryTest, TagsAndCatalogPaginateInLexicalOrder) {
   Digest config = PushBlob("r", "{}");
   Digest layer = PushBlob("r", "layer");
   std::string body = ImageManifest(config, layer);
-  for (const char* t : {"b", "a", "c", "B", "a1"}) ASSERT_TRUE(registry_->PutManifest("r", t, "", body).ok());
+  for (const char* t : {"b", "a", "c", "B", "a1"})
+    ASSERT_TRUE(registry_->PutManifest("r", t, "", body).ok());
   auto p1 = registry_->ListTags("r", "", 2);
   EXPECT_EQ(p1->entries, (std::vector<std::string>{"B", "a"}));
   EXPECT_TRUE(p1->more);
@@ -209,9 +215,10 @@ TEST_P(RegistryTest, ReferrersFollowSubjects) {
   Digest layer = PushBlob("r", "layer");
   std::string image = ImageManifest(config, layer);
   Digest subject = registry_->PutManifest("r", "v1", "", image)->digest;
-  std::string sig = ImageManifest(config, layer,
-                                  R"(,"artifactType":"application/x.sig","subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")" +
-                                      subject.ToString() + R"(","size":1})");
+  std::string sig = ImageManifest(
+      config, layer,
+      R"(,"artifactType":"application/x.sig","subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")" +
+          subject.ToString() + R"(","size":1})");
   auto put = registry_->PutManifest("r", Digest::Sha256Of(sig).ToString(), "", sig);
   ASSERT_TRUE(put.ok()) << put.status().ToString();
   ASSERT_TRUE(put->subject.has_value());

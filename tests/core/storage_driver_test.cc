@@ -91,8 +91,8 @@ TEST_P(StorageDriverTest, RefusesPathsThatEscape) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllDrivers, StorageDriverTest,
-                         ::testing::Values("filesystem", "inmemory"), testing::DriverName);
+INSTANTIATE_TEST_SUITE_P(AllDrivers, StorageDriverTest, ::testing::Values("filesystem", "inmemory"),
+                         testing::DriverName);
 
 TEST(FilesystemDriverTest, UnwritableRootIsRefused) {
   auto d = NewFilesystemDriver("/proc/version/registry");

@@ -40,7 +40,8 @@ class RegistryTreeTest : public ::testing::Test {
     Digest l = PushBlob(repo, layer);
     std::string m =
         R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" +
-        config.ToString() + R"(","size":2},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":")" +
+        config.ToString() +
+        R"(","size":2},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":")" +
         l.ToString() + R"(","size":)" + std::to_string(layer.size()) + "}]}";
     auto put = registry_->PutManifest(repo, tag, "", m);
     EXPECT_TRUE(put.ok()) << put.status().ToString();
@@ -176,10 +177,16 @@ TEST_F(RegistryTreeTest, TagOperationsAreRegistryOperations) {
   ASSERT_TRUE(tree.Unlink(tags, "renamed").ok());
   EXPECT_FALSE(registry_->StatManifest("a", "renamed").ok());
 
-  EXPECT_EQ(ErrnoFor(tree.Symlink("../_manifests/" + Digest::Sha256Of("no").ToString(), tags, "t").status()), ENOENT);
-  EXPECT_EQ(ErrnoFor(tree.Symlink("../_manifests/" + m1.ToString(), tags, "-bad").status()), EINVAL);
+  EXPECT_EQ(
+      ErrnoFor(
+          tree.Symlink("../_manifests/" + Digest::Sha256Of("no").ToString(), tags, "t").status()),
+      ENOENT);
+  EXPECT_EQ(ErrnoFor(tree.Symlink("../_manifests/" + m1.ToString(), tags, "-bad").status()),
+            EINVAL);
   EXPECT_EQ(ErrnoFor(tree.Symlink("/etc/passwd", tags, "t").status()), EINVAL);
-  EXPECT_EQ(ErrnoFor(tree.Symlink("../_manifests/" + m1.ToString(), Walk(tree, "a")->ino, "t").status()), EPERM);
+  EXPECT_EQ(
+      ErrnoFor(tree.Symlink("../_manifests/" + m1.ToString(), Walk(tree, "a")->ino, "t").status()),
+      EPERM);
 }
 
 TEST_F(RegistryTreeTest, DeletesFollowStorageDeleteEnabled) {

@@ -1,5 +1,6 @@
-// The registry's configuration, shared by regfs-httpd and regfs-fused: Distribution's config.yml format (version 0.1) with the same
-// REGISTRY_* environment overrides, so an existing registry:2 configuration keeps working.
+// The registry's configuration, shared by regfs-httpd and regfs-fused: Distribution's config.yml
+// format (version 0.1) with the same REGISTRY_* environment overrides, so an existing registry:2
+// configuration keeps working.
 //
 // Keys regfs does not implement are reported in `warnings` (the server logs them at start);
 // keys whose absence would make the registry less safe than the operator asked for (TLS,
@@ -25,7 +26,7 @@ struct ListenAddress {
 
 struct Config {
   // log
-  std::string log_level = "info";  // error, warn, info, debug
+  std::string log_level = "info";      // error, warn, info, debug
   std::string log_formatter = "text";  // text or json
   bool access_log = true;
   std::map<std::string, std::string> log_fields;

@@ -41,9 +41,9 @@ struct Descriptor {
 };
 
 struct ParsedManifest {
-  std::string media_type;          // the effective media type served as Content-Type
-  bool is_index = false;           // children are manifests (index / list), not blobs
-  std::vector<Descriptor> blobs;   // config and layers (or artifact blobs)
+  std::string media_type;            // the effective media type served as Content-Type
+  bool is_index = false;             // children are manifests (index / list), not blobs
+  std::vector<Descriptor> blobs;     // config and layers (or artifact blobs)
   std::vector<Descriptor> children;  // child manifests of an index
   std::optional<Digest> subject;
   std::string artifact_type;  // artifactType, else the config's media type (for referrers)

@@ -35,8 +35,15 @@ namespace regfs {
 // One committed change, as delivered to ChangeListeners (the seam for notifications, the
 // FUSE mount's cache invalidation, and metrics).
 struct ChangeEvent {
-  enum class Kind { kBlobLinked, kBlobUnlinked, kManifestPut, kManifestDeleted, kTagSet, kTagDeleted,
-              kRepositoryDeleted };
+  enum class Kind {
+    kBlobLinked,
+    kBlobUnlinked,
+    kManifestPut,
+    kManifestDeleted,
+    kTagSet,
+    kTagDeleted,
+    kRepositoryDeleted
+  };
   Kind kind;
   std::string repository;
   std::optional<Digest> digest;
@@ -174,8 +181,7 @@ class Registry {
   virtual Status DeleteManifest(const std::string& repo, const std::string& reference) = 0;
 
   // ---- listings, sorted lexically; `last` (exclusive) and `limit` paginate.
-  virtual Result<Page> ListTags(const std::string& repo, const std::string& last,
-                                size_t limit) = 0;
+  virtual Result<Page> ListTags(const std::string& repo, const std::string& last, size_t limit) = 0;
   virtual Result<Page> ListRepositories(const std::string& last, size_t limit) = 0;
   // Descriptors of the repository's manifests whose subject is `subject`, optionally only
   // those of one artifact type.

@@ -74,7 +74,9 @@ class [[nodiscard]] Status {
   static Status Unavailable(std::string msg, Reason r = Reason::kNone) {
     return Status(Code::kUnavailable, r, std::move(msg));
   }
-  static Status IOError(std::string msg) { return Status(Code::kIOError, Reason::kNone, std::move(msg)); }
+  static Status IOError(std::string msg) {
+    return Status(Code::kIOError, Reason::kNone, std::move(msg));
+  }
   static Status Corruption(std::string msg) {
     return Status(Code::kCorruption, Reason::kNone, std::move(msg));
   }
@@ -143,8 +145,8 @@ class [[nodiscard]] Result {
 }  // namespace regfs
 
 // Returns early from the enclosing function when `expr` yields a non-OK Status.
-#define REGFS_RETURN_IF_ERROR(expr)            \
-  do {                                         \
-    ::regfs::Status regfs_status_ = (expr);    \
+#define REGFS_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    ::regfs::Status regfs_status_ = (expr);        \
     if (!regfs_status_.ok()) return regfs_status_; \
   } while (0)
