@@ -117,7 +117,13 @@ std::string Exchange::Url(const std::string& path) const {
   const Config& c = context_.config;
   if (c.relative_urls) return path;
   if (!c.host.empty()) return c.host + path;
-  if (!request_.getHost().empty()) return "http://" + request_.getHost() + path;
+  if (!request_.getHost().empty()) {
+    // Behind a TLS-terminating proxy the client spoke https even though we did not.
+    std::string scheme = c.tls.enabled() ? "https" : "http";
+    const std::string forwarded = request_.get("X-Forwarded-Proto", "");
+    if (forwarded == "https" || forwarded == "http") scheme = forwarded;
+    return scheme + "://" + request_.getHost() + path;
+  }
   return path;
 }
 

@@ -128,6 +128,7 @@ void Logger::LogAccess(const Access& a) const {
   std::snprintf(seconds, sizeof seconds, "%.6f", a.seconds);
   const std::map<std::string, std::string> f = {
       {"remote", a.remote},
+      {"user", a.user},
       {"method", a.method},
       {"uri", a.uri},
       {"status", std::to_string(a.status)},
@@ -145,7 +146,7 @@ void Logger::LogAccess(const Access& a) const {
   } else {
     line = "time=" + Now() + " level=info msg=access";
     for (const char* k :
-         {"remote", "method", "uri", "status", "bytes", "duration_s", "user_agent"}) {
+         {"remote", "user", "method", "uri", "status", "bytes", "duration_s", "user_agent"}) {
       line += std::string(" ") + k + "=" + TextValue(f.at(k));
     }
     for (const auto& [k, v] : fields_) line += " " + k + "=" + TextValue(v);

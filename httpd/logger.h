@@ -24,6 +24,7 @@ class Logger {
 
   struct Access {
     std::string remote;
+    std::string user;  // the authenticated name; never credentials
     std::string method;
     std::string uri;
     int status = 0;

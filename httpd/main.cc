@@ -24,6 +24,7 @@
 #include "regfs/core/registry.h"
 #include "request_router.h"
 #include "server_context.h"
+#include "tls.h"
 #include "version.h"
 
 extern char** environ;
@@ -87,25 +88,22 @@ int Serve(const std::string& config_path) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill the server
 
-  Poco::Net::ServerSocket socket;
+  auto socket = Listen(*config);
+  if (!socket.ok()) {
+    logger.Error(socket.status().message());
+    std::cerr << "regfs-httpd: " << socket.status().message() << "\n";
+    return socket.status().code() == Status::Code::kInvalidArgument ? kExitUsage : kExitRuntime;
+  }
   const std::string addr = config->addr.ToString();
-  try {
-    Poco::Net::SocketAddress address(config->addr.host.empty() ? "0.0.0.0" : config->addr.host,
-                                     static_cast<Poco::UInt16>(config->addr.port));
-    socket.bind(address, true);
-    socket.listen(1024);
-  } catch (const Poco::Exception& e) {
-    std::string why = e.displayText();
-    if (why.find("in use") != std::string::npos) why = "address already in use";
-    std::string msg = "cannot listen on " + addr + ": " + why;
-    logger.Error(msg);
-    std::cerr << "regfs-httpd: " << msg << "\n";
-    return kExitRuntime;
+  std::unique_ptr<HtpasswdAuthenticator> authenticator;
+  if (config->htpasswd.enabled()) {
+    authenticator = std::make_unique<HtpasswdAuthenticator>(config->htpasswd.realm,
+                                                            config->htpasswd.path, logger);
   }
 
   std::atomic<int> in_flight{0};
   std::atomic<bool> shutting_down{false};
-  ServerContext context{**registry, *config, logger, in_flight, shutting_down};
+  ServerContext context{**registry, *config, logger, in_flight, shutting_down, authenticator.get()};
 
   auto* params = new Poco::Net::HTTPServerParams;
   params->setKeepAlive(true);
@@ -119,9 +117,10 @@ int Serve(const std::string& config_path) {
   params->setSoftwareVersion(std::string("regfs/") + kVersion);
   // Each keep-alive connection holds a thread; size the pool for many concurrent clients.
   Poco::ThreadPool pool("http", 8, 512, 60);
-  Poco::Net::HTTPServer server(new RequestRouter(context), pool, socket, params);
+  Poco::Net::HTTPServer server(new RequestRouter(context), pool, *socket, params);
   server.start();
-  logger.Info("regfs-httpd " + std::string(kVersion) + " listening on " + addr + ", storage " +
+  logger.Info("regfs-httpd " + std::string(kVersion) + " listening on " +
+              (config->tls.enabled() ? "https://" : "http://") + addr + ", storage " +
               (*driver)->Describe() + (config->read_only ? " (read-only)" : "") +
               (config->delete_enabled ? ", deletes enabled" : ""));
 

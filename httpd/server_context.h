@@ -4,6 +4,7 @@
 
 #include <atomic>
 
+#include "htpasswd_authenticator.h"
 #include "logger.h"
 #include "regfs/config/config.h"
 #include "regfs/core/registry.h"
@@ -18,6 +19,8 @@ struct ServerContext {
   std::atomic<int>& in_flight;
   // Set once shutdown starts: responses then close their connection.
   std::atomic<bool>& shutting_down;
+  // Basic authentication, when auth.htpasswd is configured; null otherwise.
+  HtpasswdAuthenticator* authenticator = nullptr;
 };
 
 }  // namespace regfs::httpd

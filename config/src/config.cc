@@ -36,6 +36,13 @@ const std::set<std::string>& SupportedKeys() {
       "http.headers",
       "http.draintimeout",
       "http.http2.disabled",
+      "http.tls.certificate",
+      "http.tls.key",
+      "http.tls.clientcas",
+      "http.tls.minimumtls",
+      "http.tls.ciphersuites",
+      "auth.htpasswd.realm",
+      "auth.htpasswd.path",
       "catalog.maxentries",
   };
   return keys;
@@ -44,8 +51,9 @@ const std::set<std::string>& SupportedKeys() {
 // Configuration that must not be ignored: serving without it would be less safe than asked.
 const std::vector<std::pair<std::string, std::string>>& RefusedKeys() {
   static const std::vector<std::pair<std::string, std::string>> keys = {
-      {"http.tls", "TLS is not implemented yet; terminate TLS in front of regfs for now"},
-      {"auth", "authentication is not implemented yet; refusing to serve without it"},
+      {"http.tls.letsencrypt", "Let's Encrypt is not supported; give http.tls.certificate and key"},
+      {"auth.token", "token authentication is not implemented yet; refusing to serve without it"},
+      {"auth.silly", "silly authentication is a test mode regfs does not offer"},
       {"storage.s3", "the s3 storage driver is not implemented yet"},
       {"storage.azure", "the azure storage driver is not implemented"},
       {"storage.gcs", "the gcs storage driver is not implemented"},
@@ -285,6 +293,31 @@ Result<Config> LoadConfig(const std::string& path, const std::vector<std::string
       c.headers.emplace_back(kv.first.as<std::string>(), std::move(values));
     }
   }
+  REGFS_RETURN_IF_ERROR(Read(root, "http.tls.certificate", &c.tls.certificate));
+  REGFS_RETURN_IF_ERROR(Read(root, "http.tls.key", &c.tls.key));
+  REGFS_RETURN_IF_ERROR(Read(root, "http.tls.minimumtls", &c.tls.minimum));
+  for (auto [key, list] : {std::pair{"http.tls.clientcas", &c.tls.client_cas},
+                           std::pair{"http.tls.ciphersuites", &c.tls.cipher_suites}}) {
+    if (YAML::Node n = Lookup(root, key); n && n.IsSequence()) {
+      for (const auto& v : n) list->push_back(v.as<std::string>());
+    } else if (n && n.IsScalar()) {
+      list->push_back(n.as<std::string>());
+    }
+  }
+  if (c.tls.certificate.empty() != c.tls.key.empty()) {
+    return Status::InvalidArgument("http.tls needs both certificate and key");
+  }
+  static const std::set<std::string> kTlsVersions = {"tls1.0", "tls1.1", "tls1.2", "tls1.3"};
+  if (!kTlsVersions.count(c.tls.minimum)) {
+    return Status::InvalidArgument("http.tls.minimumtls must be tls1.0, tls1.1, tls1.2 or tls1.3");
+  }
+  REGFS_RETURN_IF_ERROR(Read(root, "auth.htpasswd.realm", &c.htpasswd.realm));
+  REGFS_RETURN_IF_ERROR(Read(root, "auth.htpasswd.path", &c.htpasswd.path));
+  if (Lookup(root, "auth.htpasswd") && c.htpasswd.path.empty()) {
+    return Status::InvalidArgument("auth.htpasswd needs a path");
+  }
+  if (c.htpasswd.realm.empty()) c.htpasswd.realm = "Registry Realm";
+
   int max_entries = static_cast<int>(c.catalog_max_entries);
   REGFS_RETURN_IF_ERROR(Read(root, "catalog.maxentries", &max_entries));
   if (max_entries <= 0) return Status::InvalidArgument("catalog.maxentries must be positive");

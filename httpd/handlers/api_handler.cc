@@ -24,6 +24,14 @@ void ApiHandler::MethodNotAllowed(Exchange& ex, const std::string& allowed) {
                "method " + ex.method() + " is not allowed here; allowed: " + allowed);
 }
 
+void ApiHandler::HandleAuthenticated(Exchange& ex) {
+  bool has_name = route_.kind != Route::Kind::kBase && route_.kind != Route::Kind::kCatalog &&
+                  route_.kind != Route::Kind::kUnknown;
+  Status name_ok = has_name ? ValidateRepositoryName(route_.name) : Status::Ok();
+  if (!name_ok.ok()) return ex.SendError(name_ok);
+  Handle(ex);
+}
+
 void ApiHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
                                Poco::Net::HTTPServerResponse& response) {
   InFlight in_flight(context_.in_flight);
@@ -33,14 +41,15 @@ void ApiHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
   for (const auto& [name, values] : context_.config.headers) {
     for (const auto& v : values) response.add(name, v);
   }
+  std::string user;
   try {
-    bool has_name = route_.kind != Route::Kind::kBase && route_.kind != Route::Kind::kCatalog &&
-                    route_.kind != Route::Kind::kUnknown;
-    Status name_ok = has_name ? ValidateRepositoryName(route_.name) : Status::Ok();
-    if (!name_ok.ok()) {
-      ex.SendError(name_ok);
+    if (context_.authenticator != nullptr) user = context_.authenticator->Authenticate(request);
+    if (context_.authenticator != nullptr && user.empty()) {
+      response.set("WWW-Authenticate", context_.authenticator->Challenge());
+      ex.SendError(Poco::Net::HTTPResponse::HTTP_UNAUTHORIZED, "UNAUTHORIZED",
+                   "authentication required");
     } else {
-      Handle(ex);
+      HandleAuthenticated(ex);
     }
   } catch (const Poco::Exception& e) {
     context_.logger.Warn(request.getMethod() + " " + request.getURI() +
@@ -53,6 +62,7 @@ void ApiHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
   if (context_.config.access_log) {
     Logger::Access a;
     a.remote = request.clientAddress().toString();
+    a.user = user;
     a.method = request.getMethod();
     a.uri = request.getURI();
     a.status = static_cast<int>(response.getStatus());

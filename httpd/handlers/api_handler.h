@@ -21,6 +21,8 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
  protected:
   // Handles one request. REQUIRES: the route's name, if any, is a valid repository name.
   virtual void Handle(Exchange& ex) = 0;
+  // Validates the repository name, then Handle.
+  void HandleAuthenticated(Exchange& ex);
   // 405 with the allowed methods.
   static void MethodNotAllowed(Exchange& ex, const std::string& allowed);
 

@@ -3,7 +3,7 @@
 // configuration keeps working.
 //
 // Keys regfs does not implement are reported in `warnings` (the server logs them at start);
-// keys whose absence would make the registry less safe than the operator asked for (TLS,
+// keys whose absence would make the registry less safe than the operator asked for (token
 // authentication, another storage driver) are errors instead, so regfs never silently
 // serves without protection the configuration requests.
 #pragma once
@@ -49,6 +49,21 @@ struct Config {
   std::string secret;
   std::vector<std::pair<std::string, std::vector<std::string>>> headers;
   std::chrono::seconds drain_timeout{30};
+  // http.tls: TLS when certificate and key are set.
+  struct Tls {
+    std::string certificate;
+    std::string key;
+    std::vector<std::string> client_cas;     // client certificates required when set (mTLS)
+    std::string minimum = "tls1.2";          // tls1.0 .. tls1.3
+    std::vector<std::string> cipher_suites;  // OpenSSL names
+    bool enabled() const { return !certificate.empty(); }
+  } tls;
+  // auth.htpasswd: HTTP basic authentication against bcrypt entries.
+  struct Htpasswd {
+    std::string realm;
+    std::string path;
+    bool enabled() const { return !path.empty(); }
+  } htpasswd;
   // catalog
   size_t catalog_max_entries = 1000;
 
