@@ -91,7 +91,7 @@ YAML::Node Lookup(const YAML::Node& root, const std::string& dotted) {
     size_t dot = dotted.find('.', start);
     std::string part =
         dotted.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (!node.IsMap() || !node[part]) return YAML::Node();
+    if (!node.IsMap() || !node[part]) return YAML::Node(YAML::NodeType::Undefined);
     node = node[part];
     if (dot == std::string::npos) return node;
     start = dot + 1;

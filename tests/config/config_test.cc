@@ -1,0 +1,130 @@
+// Loading config.yml with REGISTRY_* overrides, as registry:2 does.
+#include "regfs/config/config.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+
+namespace regfs {
+namespace {
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  std::string Write(const std::string& yaml) {
+    std::ofstream(path_) << yaml;
+    return path_;
+  }
+  void TearDown() override { ::unlink(path_.c_str()); }
+  std::string path_ = "/tmp/regfs-config-test-" + std::to_string(::getpid()) + ".yml";
+};
+
+TEST_F(ConfigTest, DefaultsWithoutAFile) {
+  auto c = LoadConfig("", {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->addr.port, 5000);
+  EXPECT_EQ(c->root_directory, "/var/lib/registry");
+  EXPECT_EQ(c->storage_driver, "filesystem");
+  EXPECT_FALSE(c->delete_enabled);
+  EXPECT_FALSE(c->tls.enabled());
+  EXPECT_FALSE(c->htpasswd.enabled());
+  EXPECT_EQ(c->catalog_max_entries, 1000u);
+  EXPECT_TRUE(c->warnings.empty());
+}
+
+TEST_F(ConfigTest, ReadsRegistry2Keys) {
+  auto c = LoadConfig(Write(R"(version: 0.1
+log: {level: debug, formatter: json, fields: {service: registry}}
+storage:
+  filesystem: {rootdirectory: /srv/reg}
+  delete: {enabled: true}
+  maintenance: {readonly: {enabled: true}, uploadpurging: {enabled: true, age: 2h, interval: 30m, dryrun: true}}
+  cache: {blobdescriptor: inmemory}
+http:
+  addr: 127.0.0.1:5001
+  host: https://reg.example.com/
+  secret: s3cret
+  headers: {X-Content-Type-Options: [nosniff]}
+  draintimeout: 5s
+catalog: {maxentries: 50}
+)"),
+                      {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->log_level, "debug");
+  EXPECT_EQ(c->log_formatter, "json");
+  EXPECT_EQ(c->log_fields.at("service"), "registry");
+  EXPECT_EQ(c->root_directory, "/srv/reg");
+  EXPECT_TRUE(c->delete_enabled);
+  EXPECT_TRUE(c->read_only);
+  EXPECT_EQ(c->upload_purging.age, std::chrono::hours(2));
+  EXPECT_EQ(c->upload_purging.interval, std::chrono::minutes(30));
+  EXPECT_TRUE(c->upload_purging.dry_run);
+  EXPECT_EQ(c->addr.host, "127.0.0.1");
+  EXPECT_EQ(c->addr.port, 5001);
+  EXPECT_EQ(c->host, "https://reg.example.com");
+  ASSERT_EQ(c->headers.size(), 1u);
+  EXPECT_EQ(c->headers[0].second, std::vector<std::string>{"nosniff"});
+  EXPECT_EQ(c->drain_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(c->catalog_max_entries, 50u);
+  EXPECT_TRUE(c->warnings.empty()) << c->warnings[0];
+}
+
+TEST_F(ConfigTest, EnvironmentOverridesTheFile) {
+  auto c = LoadConfig(Write("version: 0.1\nhttp: {addr: ':6000'}\n"),
+                      {"REGISTRY_HTTP_ADDR=0.0.0.0:7000",
+                       "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=/data",
+                       "REGISTRY_STORAGE_DELETE_ENABLED=true", "PATH=/bin", "REGISTRY_LOG_LEVEL=warn"});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->addr.port, 7000);
+  EXPECT_EQ(c->root_directory, "/data");
+  EXPECT_TRUE(c->delete_enabled);
+  EXPECT_EQ(c->log_level, "warn");
+}
+
+TEST_F(ConfigTest, InMemoryStorage) {
+  auto c = LoadConfig(Write("version: 0.1\nstorage: {inmemory: {}}\n"), {});
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->storage_driver, "inmemory");
+}
+
+TEST_F(ConfigTest, UnknownKeysAreNamedInWarnings) {
+  auto c = LoadConfig(Write("version: 0.1\nnotifications: {endpoints: [{name: a, url: http://x}]}\nfoo: bar\n"), {});
+  ASSERT_TRUE(c.ok());
+  ASSERT_EQ(c->warnings.size(), 2u);
+  std::string all = c->warnings[0] + c->warnings[1];
+  EXPECT_NE(all.find("foo"), std::string::npos);
+  EXPECT_NE(all.find("notifications"), std::string::npos);
+}
+
+TEST_F(ConfigTest, TlsAndHtpasswd) {
+  auto c = LoadConfig(Write(R"(version: 0.1
+http: {tls: {certificate: /c.pem, key: /k.pem, clientcas: [/ca.pem], minimumtls: tls1.3}}
+auth: {htpasswd: {realm: r, path: /etc/htpasswd}}
+)"),
+                      {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->tls.enabled());
+  EXPECT_EQ(c->tls.client_cas, std::vector<std::string>{"/ca.pem"});
+  EXPECT_EQ(c->tls.minimum, "tls1.3");
+  EXPECT_EQ(c->htpasswd.realm, "r");
+  EXPECT_EQ(c->htpasswd.path, "/etc/htpasswd");
+  // registry:2's variables for TLS work too.
+  auto e = LoadConfig("", {"REGISTRY_HTTP_TLS_CERTIFICATE=/c.pem", "REGISTRY_HTTP_TLS_KEY=/k.pem"});
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->tls.key, "/k.pem");
+}
+
+TEST_F(ConfigTest, RefusesWhatWouldBeLessSafeThanAsked) {
+  for (const char* yaml : {"auth: {token: {realm: x, service: y, issuer: z, rootcertbundle: /b}}\n",
+                           "storage: {s3: {bucket: b}}\n", "http: {tls: {certificate: /c.pem}}\n",
+                           "http: {tls: {certificate: /c, key: /k, minimumtls: ssl3}}\n",
+                           "log: {level: loud}\n", "http: {addr: 'nope'}\n",
+                           "catalog: {maxentries: 0}\n", "[1, 2]\n", "a: [unclosed\n"}) {
+    auto c = LoadConfig(Write(std::string("version: 0.1\n") + yaml), {});
+    EXPECT_FALSE(c.ok()) << yaml;
+  }
+  EXPECT_TRUE(LoadConfig("/nonexistent/config.yml", {}).status().IsNotFound());
+}
+
+}  // namespace
+}  // namespace regfs
