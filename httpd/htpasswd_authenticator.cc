@@ -1,6 +1,7 @@
 #include "htpasswd_authenticator.h"
 
 #include <Poco/Base64Decoder.h>
+#include <Poco/String.h>
 #include <crypt.h>
 #include <sys/stat.h>
 
@@ -101,7 +102,8 @@ bool HtpasswdAuthenticator::Verify(const std::string& user, const std::string& p
 
 std::string HtpasswdAuthenticator::Authenticate(const Poco::Net::HTTPServerRequest& request) {
   const std::string header = request.get("Authorization", "");
-  if (!header.starts_with("Basic ")) return "";
+  // The scheme name is case-insensitive (RFC 9110).
+  if (header.size() < 6 || Poco::icompare(header.substr(0, 6), "basic ") != 0) return "";
   std::string decoded;
   try {
     std::istringstream in(header.substr(6));

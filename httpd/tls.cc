@@ -1,6 +1,7 @@
 #include "tls.h"
 
 #include <Poco/Crypto/X509Certificate.h>
+#include <openssl/ssl.h>
 #include <Poco/Net/Context.h>
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/NetSSL.h>
@@ -35,6 +36,12 @@ Result<Poco::Net::Context::Ptr> MakeContext(const Config::Tls& tls) {
   try {
     Context::Ptr context = new Context(Context::TLS_SERVER_USE, params);
     context->requireMinimumProtocol(MinimumProtocol(tls.minimum));
+    // Client certificates are checked against clientcas, not against the client's address.
+    context->enableExtendedCertificateVerification(false);
+    if (SSL_CTX_check_private_key(context->sslContext()) != 1) {
+      return Status::InvalidArgument("http.tls: the key " + tls.key +
+                                     " does not belong to the certificate " + tls.certificate);
+    }
     for (const std::string& ca : tls.client_cas) {
       context->addCertificateAuthority(Poco::Crypto::X509Certificate(ca));
     }
@@ -55,7 +62,7 @@ Result<Poco::Net::ServerSocket> Listen(const Config& config) {
                                      static_cast<Poco::UInt16>(config.addr.port));
     if (!config.tls.enabled()) {
       Poco::Net::ServerSocket socket;
-      socket.bind(address, true);
+      socket.bind(address, /*reuseAddress=*/true, /*reusePort=*/false);
       socket.listen(1024);
       return socket;
     }
@@ -63,7 +70,7 @@ Result<Poco::Net::ServerSocket> Listen(const Config& config) {
     auto context = MakeContext(config.tls);
     if (!context.ok()) return context.status();
     Poco::Net::SecureServerSocket socket(*context);
-    socket.bind(address, true);
+    socket.bind(address, /*reuseAddress=*/true, /*reusePort=*/false);
     socket.listen(1024);
     return Poco::Net::ServerSocket(socket);
   } catch (const Poco::Exception& e) {
