@@ -53,6 +53,7 @@ void PrintUsage(std::ostream& out) {
 
 struct CommandLine {
   std::string config;
+  std::string mountpoint;  // the second non-option argument, as libfuse will read it
   std::vector<std::string> fuse_args;  // argv for libfuse, without CONFIG
   bool read_only = false;
 };
@@ -76,6 +77,7 @@ Result<CommandLine> SplitCommandLine(int argc, char** argv) {
     } else if (!a.starts_with("-") && c.config.empty()) {
       c.config = a;
     } else {
+      if (!a.starts_with("-") && c.mountpoint.empty()) c.mountpoint = a;
       c.fuse_args.push_back(a);
     }
   }
@@ -99,6 +101,14 @@ void NoOp(int) {}
 
 int Run(int argc, char** argv) {
   auto cmd = SplitCommandLine(argc, argv);
+  // libfuse refuses a missing mountpoint as a usage error; say what is wrong instead.
+  struct stat st;
+  if (!cmd->mountpoint.empty() &&
+      (::stat(cmd->mountpoint.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))) {
+    std::cerr << "regfs-fused: mountpoint " << cmd->mountpoint
+              << " does not exist or is not a directory\n";
+    return kExitRuntime;
+  }
   std::vector<char*> fuse_argv;
   for (auto& a : cmd->fuse_args) fuse_argv.push_back(a.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(fuse_argv.size()), fuse_argv.data());
@@ -130,7 +140,6 @@ int Run(int argc, char** argv) {
   }
   for (const auto& w : config->warnings) std::cerr << "regfs-fused: warning: " << w << "\n";
 
-  struct stat st;
   if (::stat(mountpoint.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     std::cerr << "regfs-fused: mountpoint " << mountpoint
               << " does not exist or is not a directory\n";

@@ -398,10 +398,12 @@ Status RegistryTree::Rename(Ino parent, const std::string& name, Ino new_parent,
     return Status::AlreadyExists(new_name + " exists");
   }
   REGFS_RETURN_IF_ERROR(registry_.RenameTag(from->path, name, new_name));
-  // The kernel keeps the renamed inode under its new name: let that inode follow.
+  // The kernel keeps the renamed inode under its new name: every node that stood for the
+  // old name (several, after ln -sfn's temp-name dance) now stands for the new one.
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = nodes_.find(InoFor(Kind::kTag, from->path, name));
-  if (it != nodes_.end()) it->second.name = new_name;
+  for (auto& [ino, node] : nodes_) {
+    if (node.kind == Kind::kTag && node.path == from->path && node.name == name) node.name = new_name;
+  }
   return Status::Ok();
 }
 
