@@ -234,16 +234,15 @@ Result<std::vector<DirEntry>> RegistryTree::ReadDir(Ino ino) {
 }
 
 Result<std::vector<DirEntry>> RegistryTree::ListChildren(const Node& dir, Ino ino) {
-  const Node* node = &dir;
   std::vector<DirEntry> out;
   out.push_back({".", ino, S_IFDIR});
   out.push_back({"..", ino, S_IFDIR});  // the kernel fills in the real parent
-  const std::string& repo = node->path;
-  switch (node->kind) {
+  const std::string& repo = dir.path;
+  switch (dir.kind) {
     case Kind::kFolder: {
-      auto folder = registry_.ListFolder(node->path);
+      auto folder = registry_.ListFolder(dir.path);
       if (!folder.ok()) return folder.status();
-      if (folder->is_repository && !node->path.empty()) {
+      if (folder->is_repository && !dir.path.empty()) {
         for (auto [name, kind] : {std::pair{kTagsDir, Kind::kTags},
                                   {kManifestsDir, Kind::kManifests},
                                   {kBlobsDir, Kind::kBlobs},
@@ -252,7 +251,7 @@ Result<std::vector<DirEntry>> RegistryTree::ListChildren(const Node& dir, Ino in
         }
       }
       for (const std::string& child : folder->children) {
-        out.push_back({child, InoFor(Kind::kFolder, JoinPath(node->path, child), ""), S_IFDIR});
+        out.push_back({child, InoFor(Kind::kFolder, JoinPath(dir.path, child), ""), S_IFDIR});
       }
       return out;
     }
@@ -265,7 +264,7 @@ Result<std::vector<DirEntry>> RegistryTree::ListChildren(const Node& dir, Ino in
     }
     case Kind::kManifests:
     case Kind::kBlobs: {
-      bool manifests = node->kind == Kind::kManifests;
+      bool manifests = dir.kind == Kind::kManifests;
       auto digests =
           manifests ? registry_.ListManifestDigests(repo) : registry_.ListBlobDigests(repo);
       if (!digests.ok()) return digests.status();
