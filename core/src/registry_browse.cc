@@ -8,7 +8,7 @@
 
 namespace regfs {
 
-Result<RepositoryFolder> RegistryImpl::ListFolder(const std::string& path) {
+Result<RepositoryFolder> RegistryImpl::StatFolder(const std::string& path) {
   if (!path.empty()) REGFS_RETURN_IF_ERROR(ValidateRepositoryName(path));
   const std::string dir = path.empty() ? layout::RepositoriesRoot() : layout::Repository(path);
   auto info = driver_.Stat(dir);
@@ -18,38 +18,30 @@ Result<RepositoryFolder> RegistryImpl::ListFolder(const std::string& path) {
     return info.status();
   }
   if (!info->is_directory) return Status::NotFound(path + " is not a folder");
-  auto names = driver_.List(dir);
-  if (!names.ok()) return names.status();
   RepositoryFolder folder;
   folder.modified = info->modified;
+  // registry:2 lists a repository once it has _manifests; one whose manifests were all
+  // deleted (or that has only blobs or uploads so far) is still one to browse.
+  folder.is_repository = !path.empty() && RepositoryExists(path);
+  return folder;
+}
+
+Result<RepositoryFolder> RegistryImpl::ListFolder(const std::string& path) {
+  auto folder = StatFolder(path);
+  if (!folder.ok()) return folder;
+  const std::string dir = path.empty() ? layout::RepositoriesRoot() : layout::Repository(path);
+  auto names = driver_.List(dir);
+  if (!names.ok())
+    return names.status().IsNotFound() ? folder : Result<RepositoryFolder>(names.status());
   for (const std::string& name : *names) {
-    // registry:2 lists a repository once it has _manifests; a repository whose manifests
-    // were all deleted (or that has only blobs or uploads so far) is still one to browse.
-    if (name == "_manifests" || name == "_layers" || name == "_uploads")
-      folder.is_repository = true;
     if (name.empty() || name[0] == '_' || name[0] == '.') continue;
     // Only names that can be repository components; anything else is not ours to show.
     std::string child = path.empty() ? name : path + "/" + name;
     if (!ValidateRepositoryName(child).ok()) continue;
     auto child_info = driver_.Stat(dir + "/" + name);
-    if (child_info.ok() && child_info->is_directory) folder.children.push_back(name);
+    if (child_info.ok() && child_info->is_directory) folder->children.push_back(name);
   }
-  std::sort(folder.children.begin(), folder.children.end());
-  return folder;
-}
-
-Result<RepositoryFolder> RegistryImpl::StatFolder(const std::string& path) {
-  if (!path.empty()) REGFS_RETURN_IF_ERROR(ValidateRepositoryName(path));
-  const std::string dir = path.empty() ? layout::RepositoriesRoot() : layout::Repository(path);
-  auto info = driver_.Stat(dir);
-  if (!info.ok()) {
-    if (path.empty() && info.status().IsNotFound()) return RepositoryFolder{};
-    return info.status();
-  }
-  if (!info->is_directory) return Status::NotFound(path + " is not a folder");
-  RepositoryFolder folder;
-  folder.modified = info->modified;
-  folder.is_repository = !path.empty() && RepositoryExists(path);
+  std::sort(folder->children.begin(), folder->children.end());
   return folder;
 }
 

@@ -53,7 +53,7 @@ void PrintUsage(std::ostream& out) {
 
 struct CommandLine {
   std::string config;
-  std::string mountpoint;  // the second non-option argument, as libfuse will read it
+  std::string mountpoint;              // the second non-option argument, as libfuse will read it
   std::vector<std::string> fuse_args;  // argv for libfuse, without CONFIG
   bool read_only = false;
 };

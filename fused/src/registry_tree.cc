@@ -401,7 +401,8 @@ Status RegistryTree::Rename(Ino parent, const std::string& name, Ino new_parent,
   // old name (several, after ln -sfn's temp-name dance) now stands for the new one.
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& [ino, node] : nodes_) {
-    if (node.kind == Kind::kTag && node.path == from->path && node.name == name) node.name = new_name;
+    if (node.kind == Kind::kTag && node.path == from->path && node.name == name)
+      node.name = new_name;
   }
   return Status::Ok();
 }
