@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -44,7 +45,7 @@ std::string JsonEscape(const std::string& s) {
         out += "\\t";
         break;
       default:
-        if (c < 0x20) {
+        if (c < 0x20 || c == 0x7f) {
           char buf[8];
           std::snprintf(buf, sizeof buf, "\\u%04x", c);
           out += buf;
@@ -58,8 +59,11 @@ std::string JsonEscape(const std::string& s) {
 
 // Text values are quoted when they contain spaces or quotes, so lines stay parseable.
 std::string TextValue(const std::string& s) {
-  if (!s.empty() && s.find_first_of(" \"=\t\n") == std::string::npos) return s;
-  return "\"" + JsonEscape(s) + "\"";
+  // Quote and escape anything a client sent that could break the line or a terminal.
+  bool plain = !s.empty() && std::none_of(s.begin(), s.end(), [](unsigned char c) {
+    return c <= ' ' || c == '"' || c == '=' || c == 0x7f;
+  });
+  return plain ? s : "\"" + JsonEscape(s) + "\"";
 }
 
 const char* LevelName(Logger::Level l) {
