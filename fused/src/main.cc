@@ -113,6 +113,15 @@ int Run(int argc, char** argv) {
   for (auto& a : cmd->fuse_args) fuse_argv.push_back(a.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(fuse_argv.size()), fuse_argv.data());
   fuse_cmdline_opts opts{};
+  // libfuse allocates both; release them on every way out.
+  struct Release {
+    fuse_args& args;
+    fuse_cmdline_opts& opts;
+    ~Release() {
+      fuse_opt_free_args(&args);
+      free(opts.mountpoint);
+    }
+  } release{args, opts};
   if (fuse_parse_cmdline(&args, &opts) != 0) {
     PrintUsage(std::cerr);
     return kExitUsage;
@@ -224,8 +233,6 @@ int Run(int argc, char** argv) {
   }
   loop.join();
   fuse_session_destroy(se);
-  fuse_opt_free_args(&args);
-  free(opts.mountpoint);
   return kExitOk;
 }
 
