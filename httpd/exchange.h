@@ -53,6 +53,14 @@ class Exchange {
   void SendFileBody(Poco::Net::HTTPResponse::HTTPStatus status, FileReader& reader, uint64_t offset,
                     uint64_t length);
 
+  // The authenticated caller (set before the handler runs) and its permissions beyond the
+  // request's own repository, e.g. on a mount's source.
+  const Caller& caller() const { return caller_; }
+  void set_caller(Caller caller) { caller_ = std::move(caller); }
+  bool Permits(Actions actions, std::string_view repository) const {
+    return context_.authorizer.Permits(caller_, actions, repository);
+  }
+
   bool sent() const { return response_.sent(); }
   uint64_t bytes_sent() const { return bytes_sent_; }
 
@@ -61,6 +69,7 @@ class Exchange {
   Poco::Net::HTTPServerRequest& request_;
   Poco::Net::HTTPServerResponse& response_;
   const ServerContext& context_;
+  Caller caller_;
   bool body_consumed_ = false;
   uint64_t bytes_sent_ = 0;
 };

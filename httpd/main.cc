@@ -19,6 +19,8 @@
 #include <iostream>
 #include <thread>
 
+#include "auth/htpasswd_authenticator.h"
+#include "auth/token_authenticator.h"
 #include "logger.h"
 #include "regfs/config/config.h"
 #include "regfs/core/registry.h"
@@ -95,15 +97,43 @@ int Serve(const std::string& config_path) {
     return socket.status().code() == Status::Code::kInvalidArgument ? kExitUsage : kExitRuntime;
   }
   const std::string addr = config->addr.ToString();
-  std::unique_ptr<HtpasswdAuthenticator> authenticator;
+  std::unique_ptr<Authenticator> authenticator;
   if (config->htpasswd.enabled()) {
     authenticator = std::make_unique<HtpasswdAuthenticator>(config->htpasswd.realm,
                                                             config->htpasswd.path, logger);
+  } else if (config->token.enabled()) {
+    auto token = TokenAuthenticator::Create(config->token);
+    if (!token.ok()) {
+      logger.Error(token.status().message());
+      std::cerr << "regfs-httpd: " << token.status().message() << "\n";
+      return kExitUsage;
+    }
+    logger.Info("token authentication: issuer " + config->token.issuer + ", service " +
+                config->token.service + ", " + std::to_string((*token)->trusted_key_count()) +
+                " trusted keys");
+    authenticator = std::move(*token);
   }
+  std::optional<AccessPolicy> policy;
+  if (config->access.enabled) {
+    auto compiled = AccessPolicy::Compile(config->access);
+    if (!compiled.ok()) {
+      std::cerr << "regfs-httpd: " << compiled.status().message() << "\n";
+      return kExitUsage;
+    }
+    policy = std::move(*compiled);
+    logger.Info("access rules: " + std::to_string(config->access.rules.size()) + " rules");
+  } else if (authenticator == nullptr && !config->addr.host.starts_with("127.") &&
+             config->addr.host != "localhost" && config->addr.host != "::1") {
+    logger.Warn("no auth section: anyone who can reach " + addr +
+                " may push and delete; configure auth.htpasswd or auth.token");
+  }
+  Authorizer authorizer(authenticator.get(), std::move(policy));
 
   std::atomic<int> in_flight{0};
+  std::atomic<int> uploads_in_flight{0};
   std::atomic<bool> shutting_down{false};
-  ServerContext context{**registry, *config, logger, in_flight, shutting_down, authenticator.get()};
+  ServerContext context{**registry, *config, logger,          in_flight,
+                        shutting_down, authorizer, uploads_in_flight};
 
   auto* params = new Poco::Net::HTTPServerParams;
   params->setKeepAlive(true);

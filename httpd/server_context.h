@@ -4,7 +4,7 @@
 
 #include <atomic>
 
-#include "htpasswd_authenticator.h"
+#include "auth/authorizer.h"
 #include "logger.h"
 #include "regfs/config/config.h"
 #include "regfs/core/registry.h"
@@ -19,8 +19,10 @@ struct ServerContext {
   std::atomic<int>& in_flight;
   // Set once shutdown starts: responses then close their connection.
   std::atomic<bool>& shutting_down;
-  // Basic authentication, when auth.htpasswd is configured; null otherwise.
-  HtpasswdAuthenticator* authenticator = nullptr;
+  // Who may do what; consulted before every handler runs.
+  const Authorizer& authorizer;
+  // Upload requests streaming a body right now, bounded by limits.concurrentuploads.
+  std::atomic<int>& uploads_in_flight;
 };
 
 }  // namespace regfs::httpd

@@ -43,6 +43,15 @@ const std::set<std::string>& SupportedKeys() {
       "http.tls.ciphersuites",
       "auth.htpasswd.realm",
       "auth.htpasswd.path",
+      "auth.token.realm",
+      "auth.token.service",
+      "auth.token.issuer",
+      "auth.token.rootcertbundle",
+      "auth.token.jwks",
+      // regfs extensions (registry:2 ignores sections it does not know).
+      "access",
+      "limits.concurrentuploads",
+      "limits.uploadsperrepository",
       "catalog.maxentries",
   };
   return keys;
@@ -52,7 +61,8 @@ const std::set<std::string>& SupportedKeys() {
 const std::vector<std::pair<std::string, std::string>>& RefusedKeys() {
   static const std::vector<std::pair<std::string, std::string>> keys = {
       {"http.tls.letsencrypt", "Let's Encrypt is not supported; give http.tls.certificate and key"},
-      {"auth.token", "token authentication is not implemented yet; refusing to serve without it"},
+      {"auth.token.autoredirect", "token autoredirect is not supported; set auth.token.realm"},
+      {"auth.token.signingalgorithms", "regfs accepts RS256/384/512 and ES256/384/512 only"},
       {"auth.silly", "silly authentication is a test mode regfs does not offer"},
       {"storage.s3", "the s3 storage driver is not implemented yet"},
       {"storage.azure", "the azure storage driver is not implemented"},
@@ -164,6 +174,117 @@ Status Read(const YAML::Node& root, const std::string& key, T* out) {
   return Status::Ok();
 }
 
+Status ReadTokenAuth(const YAML::Node& root, Config::Token* token) {
+  if (!Lookup(root, "auth.token")) return Status::Ok();
+  REGFS_RETURN_IF_ERROR(Read(root, "auth.token.realm", &token->realm));
+  REGFS_RETURN_IF_ERROR(Read(root, "auth.token.service", &token->service));
+  REGFS_RETURN_IF_ERROR(Read(root, "auth.token.issuer", &token->issuer));
+  REGFS_RETURN_IF_ERROR(Read(root, "auth.token.rootcertbundle", &token->root_cert_bundle));
+  REGFS_RETURN_IF_ERROR(Read(root, "auth.token.jwks", &token->jwks));
+  for (auto [key, value] : {std::pair{"realm", &token->realm}, std::pair{"service", &token->service},
+                            std::pair{"issuer", &token->issuer}}) {
+    if (value->empty()) return Status::InvalidArgument(std::string("auth.token needs ") + key);
+  }
+  if (token->root_cert_bundle.empty() && token->jwks.empty()) {
+    return Status::InvalidArgument("auth.token needs rootcertbundle or jwks to verify tokens");
+  }
+  return Status::Ok();
+}
+
+const std::set<std::string>& KnownActions() {
+  static const std::set<std::string> actions = {"pull", "push", "delete", "*"};
+  return actions;
+}
+
+Result<std::vector<std::string>> ReadActions(const YAML::Node& node, const std::string& where) {
+  std::vector<std::string> actions;
+  if (node.IsScalar()) {
+    actions.push_back(node.as<std::string>());
+  } else if (node.IsSequence()) {
+    for (const auto& a : node) {
+      if (!a.IsScalar()) return Status::InvalidArgument(where + " must list actions");
+      actions.push_back(a.as<std::string>());
+    }
+  } else {
+    return Status::InvalidArgument(where + " must list actions (pull, push, delete)");
+  }
+  for (const auto& a : actions) {
+    if (!KnownActions().count(a))
+      return Status::InvalidArgument(where + ": unknown action '" + a +
+                                     "' (use pull, push, delete or *)");
+  }
+  return actions;
+}
+
+Result<std::map<std::string, std::vector<std::string>>> ReadGrantMap(const YAML::Node& node,
+                                                                     const std::string& where) {
+  if (!node.IsMap()) return Status::InvalidArgument(where + " must map names to actions");
+  std::map<std::string, std::vector<std::string>> out;
+  for (const auto& kv : node) {
+    std::string name = kv.first.as<std::string>();
+    auto actions = ReadActions(kv.second, where + "." + name);
+    if (!actions.ok()) return actions.status();
+    out[name] = *actions;
+  }
+  return out;
+}
+
+Status ReadAccess(const YAML::Node& root, Config::Access* access) {
+  YAML::Node section = Lookup(root, "access");
+  if (!section) return Status::Ok();
+  if (!section.IsMap()) return Status::InvalidArgument("access must be a map with rules");
+  access->enabled = true;
+  for (const auto& kv : section) {
+    std::string key = kv.first.as<std::string>();
+    if (key != "groups" && key != "rules")
+      return Status::InvalidArgument("access." + key + " is unknown (use groups and rules)");
+  }
+  if (YAML::Node groups = section["groups"]; groups && !groups.IsNull()) {
+    if (!groups.IsMap()) return Status::InvalidArgument("access.groups must map groups to users");
+    for (const auto& kv : groups) {
+      std::string group = kv.first.as<std::string>();
+      if (!kv.second.IsSequence())
+        return Status::InvalidArgument("access.groups." + group + " must list user names");
+      for (const auto& user : kv.second) access->groups[group].push_back(user.as<std::string>());
+    }
+  }
+  YAML::Node rules = section["rules"];
+  if (!rules || rules.IsNull()) return Status::Ok();  // nothing granted to anyone
+  if (!rules.IsSequence()) return Status::InvalidArgument("access.rules must be a list");
+  for (size_t i = 0; i < rules.size(); ++i) {
+    const YAML::Node& r = rules[i];
+    std::string where = "access.rules[" + std::to_string(i) + "]";
+    if (!r.IsMap()) return Status::InvalidArgument(where + " must be a map");
+    Config::AccessRule rule;
+    for (const auto& kv : r) {
+      std::string key = kv.first.as<std::string>();
+      std::string at = where + "." + key;
+      if (key == "repository") {
+        rule.repository = kv.second.as<std::string>();
+      } else if (key == "anonymous" || key == "authenticated") {
+        auto actions = ReadActions(kv.second, at);
+        if (!actions.ok()) return actions.status();
+        (key == "anonymous" ? rule.anonymous : rule.authenticated) = *actions;
+      } else if (key == "users" || key == "groups") {
+        auto grants = ReadGrantMap(kv.second, at);
+        if (!grants.ok()) return grants.status();
+        (key == "users" ? rule.users : rule.groups) = *grants;
+      } else {
+        return Status::InvalidArgument(
+            at + " is unknown (use repository, anonymous, authenticated, users, groups)");
+      }
+    }
+    if (rule.repository.empty()) return Status::InvalidArgument(where + " needs a repository");
+    for (const auto& [group, actions] : rule.groups) {
+      if (!access->groups.count(group))
+        return Status::InvalidArgument(where + " names group '" + group +
+                                       "', which access.groups does not define");
+    }
+    access->rules.push_back(std::move(rule));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string ListenAddress::ToString() const {
@@ -190,7 +311,9 @@ Result<ListenAddress> ParseListenAddress(const std::string& text) {
   return a;
 }
 
-Result<Config> LoadConfig(const std::string& path, const std::vector<std::string>& environment) {
+namespace {
+
+Result<Config> ParseConfig(const std::string& path, const std::vector<std::string>& environment) {
   YAML::Node root(YAML::NodeType::Map);
   if (!path.empty()) {
     try {
@@ -318,11 +441,37 @@ Result<Config> LoadConfig(const std::string& path, const std::vector<std::string
   }
   if (c.htpasswd.realm.empty()) c.htpasswd.realm = "Registry Realm";
 
+  REGFS_RETURN_IF_ERROR(ReadTokenAuth(root, &c.token));
+  if (c.token.enabled() && c.htpasswd.enabled()) {
+    return Status::InvalidArgument("configure either auth.htpasswd or auth.token, not both");
+  }
+  REGFS_RETURN_IF_ERROR(ReadAccess(root, &c.access));
+  for (auto [key, target] : {std::pair{"limits.concurrentuploads", &c.limits.concurrent_uploads},
+                             std::pair{"limits.uploadsperrepository",
+                                       &c.limits.uploads_per_repository}}) {
+    int value = static_cast<int>(*target);
+    REGFS_RETURN_IF_ERROR(Read(root, key, &value));
+    if (value <= 0) return Status::InvalidArgument(std::string(key) + " must be positive");
+    *target = static_cast<size_t>(value);
+  }
+
   int max_entries = static_cast<int>(c.catalog_max_entries);
   REGFS_RETURN_IF_ERROR(Read(root, "catalog.maxentries", &max_entries));
   if (max_entries <= 0) return Status::InvalidArgument("catalog.maxentries must be positive");
   c.catalog_max_entries = static_cast<size_t>(max_entries);
   return c;
+}
+
+}  // namespace
+
+Result<Config> LoadConfig(const std::string& path, const std::vector<std::string>& environment) {
+  try {
+    return ParseConfig(path, environment);
+  } catch (const YAML::Exception& e) {
+    // A value of the wrong shape somewhere (a map where a string belongs, ...).
+    return Status::InvalidArgument("configuration " + (path.empty() ? std::string("environment") : path) +
+                                   " has a value of the wrong type: " + e.what());
+  }
 }
 
 }  // namespace regfs

@@ -32,6 +32,33 @@ void ApiHandler::HandleAuthenticated(Exchange& ex) {
   Handle(ex);
 }
 
+std::vector<Need> ApiHandler::Needs(const std::string& method) const {
+  const bool read = method == "GET" || method == "HEAD";
+  auto on_repository = [&](Actions actions) {
+    return std::vector<Need>{{.kind = Need::Kind::kRepository,
+                              .repository = route_.name,
+                              .actions = actions}};
+  };
+  switch (route_.kind) {
+    case Route::Kind::kBase:
+    case Route::Kind::kUnknown:
+      return {};
+    case Route::Kind::kCatalog:
+      return {{.kind = Need::Kind::kCatalog}};
+    case Route::Kind::kTags:
+    case Route::Kind::kReferrers:
+      return on_repository(kPull);
+    case Route::Kind::kManifest:
+    case Route::Kind::kBlob:
+      if (method == "DELETE") return on_repository(kDelete);
+      return on_repository(read ? kPull : kPush);
+    case Route::Kind::kUploadStart:
+    case Route::Kind::kUpload:
+      return on_repository(kPush);
+  }
+  return {};
+}
+
 void ApiHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
                                Poco::Net::HTTPServerResponse& response) {
   InFlight in_flight(context_.in_flight);
@@ -43,13 +70,25 @@ void ApiHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
   }
   std::string user;
   try {
-    if (context_.authenticator != nullptr) user = context_.authenticator->Authenticate(request);
-    if (context_.authenticator != nullptr && user.empty()) {
-      response.set("WWW-Authenticate", context_.authenticator->Challenge());
-      ex.SendError(Poco::Net::HTTPResponse::HTTP_UNAUTHORIZED, "UNAUTHORIZED",
-                   "authentication required");
-    } else {
-      HandleAuthenticated(ex);
+    auto decision = context_.authorizer.Decide(request, Needs(request.getMethod()));
+    user = decision.caller.name;
+    switch (decision.outcome) {
+      case Authorizer::Decision::Outcome::kAllow:
+        ex.set_caller(std::move(decision.caller));
+        HandleAuthenticated(ex);
+        break;
+      case Authorizer::Decision::Outcome::kChallenge:
+        if (decision.reason != "authentication required") {
+          context_.logger.Debug(request.getMethod() + " " + route_.name + ": " + decision.reason);
+        }
+        response.set("WWW-Authenticate", decision.challenge);
+        ex.SendError(Poco::Net::HTTPResponse::HTTP_UNAUTHORIZED, "UNAUTHORIZED",
+                     decision.reason);
+        break;
+      case Authorizer::Decision::Outcome::kDeny:
+        ex.SendError(Poco::Net::HTTPResponse::HTTP_FORBIDDEN, "DENIED",
+                     "requested access to the resource is denied");
+        break;
     }
   } catch (const Poco::Exception& e) {
     context_.logger.Warn(request.getMethod() + " " + request.getURI() +

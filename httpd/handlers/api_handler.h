@@ -23,6 +23,9 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
   virtual void Handle(Exchange& ex) = 0;
   // Validates the repository name, then Handle.
   void HandleAuthenticated(Exchange& ex);
+  // What the request needs to be allowed: actions on the route's repository, the catalog,
+  // or (empty) only an authenticated caller.
+  std::vector<Need> Needs(const std::string& method) const;
   // 405 with the allowed methods.
   static void MethodNotAllowed(Exchange& ex, const std::string& allowed);
 

@@ -31,11 +31,34 @@ void CatalogHandler::Handle(Exchange& ex) {
   // More than catalog.maxentries is answered with a shorter page and a Link to the rest.
   size_t n = std::min(req->n.value_or(context_.config.catalog_max_entries),
                       context_.config.catalog_max_entries);
-  auto page = ex.registry().ListRepositories(req->last, n);
-  if (!page.ok()) return ex.SendError(page.status());
-  AddNextLink(ex, "/v2/_catalog", n, *page);
+  Page page;
+  if (!context_.authorizer.FiltersCatalog()) {
+    auto listed = ex.registry().ListRepositories(req->last, n);
+    if (!listed.ok()) return ex.SendError(listed.status());
+    page = std::move(*listed);
+  } else {
+    // Only what the caller may pull: read on until the page is full or the list ends.
+    // (A page may then say "more" when the rest turns out to hold nothing visible.)
+    std::string last = req->last;
+    while (true) {
+      auto listed = ex.registry().ListRepositories(last, n);
+      if (!listed.ok()) return ex.SendError(listed.status());
+      if (listed->entries.empty()) break;
+      last = listed->entries.back();
+      size_t i = 0;
+      for (; i < listed->entries.size() && page.entries.size() < n; ++i) {
+        if (ex.Permits(kPull, listed->entries[i])) page.entries.push_back(listed->entries[i]);
+      }
+      if (page.entries.size() == n) {
+        page.more = i < listed->entries.size() || listed->more;
+        break;
+      }
+      if (!listed->more) break;
+    }
+  }
+  AddNextLink(ex, "/v2/_catalog", n, page);
   ex.SendBody(Poco::Net::HTTPResponse::HTTP_OK, "application/json",
-              ToJson("repositories", page->entries, nullptr));
+              ToJson("repositories", page.entries, nullptr));
 }
 
 void TagsHandler::Handle(Exchange& ex) {

@@ -56,7 +56,9 @@ void UploadHandler::Start(Exchange& ex) {
   Registry& registry = ex.registry();
   auto mount = ex.Query("mount");
   auto from = ex.Query("from");
-  if (mount && from) {
+  // A mount copies nothing but reveals whether `from` holds the blob, so it needs pull on
+  // `from`; without it the request becomes a normal upload, exactly as if the blob were absent.
+  if (mount && from && ex.Permits(kPull, *from)) {
     auto digest = Digest::Parse(*mount);
     if (!digest.ok()) return ex.SendError(digest.status());
     auto mounted = registry.MountBlob(route_.name, *from, *digest);
@@ -76,6 +78,15 @@ void UploadHandler::Start(Exchange& ex) {
     auto parsed = Digest::Parse(*text);
     if (!parsed.ok()) return ex.SendError(parsed.status());
     digest = *parsed;
+  }
+  // Every session holds a folder until it finishes or is purged: bound them per repository.
+  if (auto open = registry.ListUploads(route_.name);
+      open.ok() && open->size() >= context_.config.limits.uploads_per_repository) {
+    ex.response().set("Retry-After", "60");
+    return ex.SendError(HTTPResponse::HTTP_TOO_MANY_REQUESTS, "TOOMANYREQUESTS",
+                        std::to_string(open->size()) +
+                            " uploads are already open in this repository; finish or cancel "
+                            "some (limits.uploadsperrepository)");
   }
   auto upload = registry.StartUpload(route_.name);
   if (!upload.ok()) return ex.SendError(upload.status());
@@ -129,6 +140,18 @@ bool UploadHandler::AppendBody(Exchange& ex, const std::string& id) {
   if (!expected_offset && !ex.HasBody()) {
     ex.MarkBodyConsumed();
     return true;
+  }
+  // Each streaming body holds a thread and a file; past the limit, ask the client to retry.
+  struct Slot {
+    std::atomic<int>& n;
+    explicit Slot(std::atomic<int>& count) : n(count) { n.fetch_add(1); }
+    ~Slot() { n.fetch_sub(1); }
+  } slot(context_.uploads_in_flight);
+  if (static_cast<size_t>(slot.n.load()) > context_.config.limits.concurrent_uploads) {
+    ex.response().set("Retry-After", "1");
+    ex.SendError(HTTPResponse::HTTP_TOO_MANY_REQUESTS, "TOOMANYREQUESTS",
+                 "too many uploads at once (limits.concurrentuploads); retry shortly");
+    return false;
   }
   auto before = ex.registry().StatUpload(route_.name, id);
   if (!before.ok()) {

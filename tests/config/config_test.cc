@@ -115,7 +115,19 @@ auth: {htpasswd: {realm: r, path: /etc/htpasswd}}
 }
 
 TEST_F(ConfigTest, RefusesWhatWouldBeLessSafeThanAsked) {
-  for (const char* yaml : {"auth: {token: {realm: x, service: y, issuer: z, rootcertbundle: /b}}\n",
+  for (const char* yaml : {"auth: {token: {realm: x, service: y, issuer: z}}\n",  // no keys
+                           "auth: {token: {service: y, issuer: z, rootcertbundle: /b}}\n",
+                           "auth: {token: {realm: x, service: y, issuer: z, rootcertbundle: /b, "
+                           "autoredirect: true}}\n",
+                           "auth: {htpasswd: {path: /h}, token: {realm: x, service: y, issuer: z, "
+                           "rootcertbundle: /b}}\n",
+                           "access: {rules: [{repository: 'a/*', users: {bob: [pul]}}]}\n",
+                           "access: {rules: [{repository: 'a/*', groups: {nobody: [pull]}}]}\n",
+                           "access: {rules: [{users: {bob: [pull]}}]}\n",
+                           "access: {rules: [{repository: x, who: [bob]}]}\n",
+                           "access: {rules: [{repository: {a: b}}]}\n",
+                           "access: [1]\n",
+                           "limits: {concurrentuploads: 0}\n",
                            "storage: {s3: {bucket: b}}\n", "http: {tls: {certificate: /c.pem}}\n",
                            "http: {tls: {certificate: /c, key: /k, minimumtls: ssl3}}\n",
                            "log: {level: loud}\n", "http: {addr: 'nope'}\n",
@@ -124,6 +136,53 @@ TEST_F(ConfigTest, RefusesWhatWouldBeLessSafeThanAsked) {
     EXPECT_FALSE(c.ok()) << yaml;
   }
   EXPECT_TRUE(LoadConfig("/nonexistent/config.yml", {}).status().IsNotFound());
+}
+
+TEST_F(ConfigTest, ReadsTokenAuthAccessRulesAndLimits) {
+  auto c = LoadConfig(Write(R"(version: 0.1
+auth:
+  token:
+    realm: https://auth.example/token
+    service: registry.example
+    issuer: auth.example
+    rootcertbundle: /etc/regfs/token.crt
+access:
+  groups:
+    developers: [alice, bob]
+  rules:
+    - repository: "public/**"
+      anonymous: [pull]
+      authenticated: [pull, push]
+    - repository: "team/*"
+      groups: {developers: [pull, push]}
+      users: {carol: "*"}
+limits: {concurrentuploads: 8, uploadsperrepository: 20}
+)"),
+                      {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->warnings.empty()) << c->warnings.front();
+  EXPECT_TRUE(c->token.enabled());
+  EXPECT_EQ(c->token.realm, "https://auth.example/token");
+  EXPECT_EQ(c->token.service, "registry.example");
+  EXPECT_EQ(c->token.issuer, "auth.example");
+  EXPECT_EQ(c->token.root_cert_bundle, "/etc/regfs/token.crt");
+  ASSERT_TRUE(c->access.enabled);
+  EXPECT_EQ(c->access.groups.at("developers"), (std::vector<std::string>{"alice", "bob"}));
+  ASSERT_EQ(c->access.rules.size(), 2u);
+  EXPECT_EQ(c->access.rules[0].repository, "public/**");
+  EXPECT_EQ(c->access.rules[0].anonymous, (std::vector<std::string>{"pull"}));
+  EXPECT_EQ(c->access.rules[0].authenticated, (std::vector<std::string>{"pull", "push"}));
+  EXPECT_EQ(c->access.rules[1].groups.at("developers"),
+            (std::vector<std::string>{"pull", "push"}));
+  EXPECT_EQ(c->access.rules[1].users.at("carol"), (std::vector<std::string>{"*"}));
+  EXPECT_EQ(c->limits.concurrent_uploads, 8u);
+  EXPECT_EQ(c->limits.uploads_per_repository, 20u);
+
+  // An empty access section grants nothing to anyone, which is what it says.
+  auto empty = LoadConfig(Write("version: 0.1\naccess: {}\n"), {});
+  ASSERT_TRUE(empty.ok()) << empty.status().ToString();
+  EXPECT_TRUE(empty->access.enabled);
+  EXPECT_TRUE(empty->access.rules.empty());
 }
 
 }  // namespace

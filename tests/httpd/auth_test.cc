@@ -751,12 +751,17 @@ TEST_F(AuthTlsConfigTest, KeyNotMatchingTheCertificate) {
   EXPECT_TRUE(RefusesToStart(server_, {"key"}));
 }
 
-TEST_F(AuthTlsConfigTest, TokenAuthentication) {
+TEST_F(AuthTlsConfigTest, TokenAuthenticationWithoutReadableKeys) {
   server_.options().top_level_extra =
       "auth: {token: {realm: \"https://auth.example/token\", service: registry, issuer: test, "
-      "rootcertbundle: " +
-      Quoted(Cert()) + "}}";
-  EXPECT_TRUE(RefusesToStart(server_, {"token", "not implemented"}));
+      "rootcertbundle: /nonexistent/bundle.pem}}";
+  EXPECT_TRUE(RefusesToStart(server_, {"rootcertbundle", "/nonexistent/bundle.pem"}));
+}
+
+TEST_F(AuthTlsConfigTest, AccessRuleWithBadPattern) {
+  server_.options().top_level_extra =
+      "access: {rules: [{repository: \"team/a**\", anonymous: [pull]}]}";
+  EXPECT_TRUE(RefusesToStart(server_, {"team/a**", "whole name component"}));
 }
 
 TEST_F(AuthTlsConfigTest, HtpasswdWithoutPath) {

@@ -64,6 +64,34 @@ struct Config {
     std::string path;
     bool enabled() const { return !path.empty(); }
   } htpasswd;
+  // auth.token: Docker's token authentication; JWTs issued by `issuer` for `service`, signed
+  // by a key of a certificate in `root_cert_bundle` or of the JSON Web Key Set in `jwks`.
+  struct Token {
+    std::string realm;  // URL of the token server, sent in the Bearer challenge
+    std::string service;
+    std::string issuer;
+    std::string root_cert_bundle;
+    std::string jwks;
+    bool enabled() const { return !realm.empty(); }
+  } token;
+  // access (a regfs extension): who may pull, push and delete which repositories.
+  struct AccessRule {
+    std::string repository;  // pattern: '*' within one name component, '**' across them
+    std::vector<std::string> anonymous;      // actions for requests without credentials
+    std::vector<std::string> authenticated;  // actions for every authenticated caller
+    std::map<std::string, std::vector<std::string>> users;   // user -> actions
+    std::map<std::string, std::vector<std::string>> groups;  // group -> actions
+  };
+  struct Access {
+    bool enabled = false;  // the section is present: only what a rule grants is allowed
+    std::map<std::string, std::vector<std::string>> groups;  // group -> member users
+    std::vector<AccessRule> rules;
+  } access;
+  // limits (a regfs extension): what one server accepts at once.
+  struct Limits {
+    size_t concurrent_uploads = 256;        // PATCH/PUT upload requests streaming at once
+    size_t uploads_per_repository = 1000;   // upload sessions open in one repository
+  } limits;
   // catalog
   size_t catalog_max_entries = 1000;
 

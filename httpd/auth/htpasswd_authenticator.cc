@@ -1,4 +1,4 @@
-#include "htpasswd_authenticator.h"
+#include "auth/htpasswd_authenticator.h"
 
 #include <Poco/Base64Decoder.h>
 #include <Poco/String.h>
@@ -100,10 +100,15 @@ bool HtpasswdAuthenticator::Verify(const std::string& user, const std::string& p
   return ok;
 }
 
-std::string HtpasswdAuthenticator::Authenticate(const Poco::Net::HTTPServerRequest& request) {
+Authentication HtpasswdAuthenticator::Authenticate(const Poco::Net::HTTPServerRequest& request) {
+  Authentication rejected{.result = Authentication::Result::kRejected};
   const std::string header = request.get("Authorization", "");
+  if (header.empty()) return {};
   // The scheme name is case-insensitive (RFC 9110).
-  if (header.size() < 6 || Poco::icompare(header.substr(0, 6), "basic ") != 0) return "";
+  if (header.size() < 6 || Poco::icompare(header.substr(0, 6), "basic ") != 0) {
+    rejected.reason = "the Authorization header is not Basic";
+    return rejected;
+  }
   std::string decoded;
   try {
     std::istringstream in(header.substr(6));
@@ -112,13 +117,21 @@ std::string HtpasswdAuthenticator::Authenticate(const Poco::Net::HTTPServerReque
     out << decoder.rdbuf();
     decoded = out.str();
   } catch (const Poco::Exception&) {
-    return "";
+    rejected.reason = "malformed Basic credentials";
+    return rejected;
   }
   auto colon = decoded.find(':');
-  if (colon == std::string::npos) return "";
+  if (colon == std::string::npos) {
+    rejected.reason = "malformed Basic credentials";
+    return rejected;
+  }
   std::string user = decoded.substr(0, colon);
-  if (user.empty() || !Verify(user, decoded.substr(colon + 1))) return "";
-  return user;
+  if (user.empty() || !Verify(user, decoded.substr(colon + 1))) {
+    rejected.reason = "wrong user name or password";
+    return rejected;
+  }
+  return {.result = Authentication::Result::kAccepted,
+          .caller = {.kind = Caller::Kind::kUser, .name = user}};
 }
 
 }  // namespace regfs::httpd

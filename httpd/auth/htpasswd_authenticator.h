@@ -17,18 +17,21 @@
 #include <set>
 #include <string>
 
+#include "auth/authenticator.h"
 #include "logger.h"
 
 namespace regfs::httpd {
 
-class HtpasswdAuthenticator {
+class HtpasswdAuthenticator final : public Authenticator {
  public:
   HtpasswdAuthenticator(std::string realm, std::string path, const Logger& logger);
 
-  // The authenticated user name, or empty when the request carries no valid credentials.
-  std::string Authenticate(const Poco::Net::HTTPServerRequest& request);
-  // The challenge to send with a 401.
-  std::string Challenge() const { return "Basic realm=\"" + realm_ + "\""; }
+  Authentication Authenticate(const Poco::Net::HTTPServerRequest& request) override;
+  std::string Challenge(const std::vector<Need>&, bool) const override {
+    return "Basic realm=\"" + realm_ + "\"";
+  }
+  // A user who may not do something gets 403: asking again cannot grant more.
+  bool RechallengesWhenInsufficient() const override { return false; }
 
   // Checks one password; exposed for tests.
   bool Verify(const std::string& user, const std::string& password);

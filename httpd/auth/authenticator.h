@@ -1,0 +1,38 @@
+// Authentication: who sent a request. One implementation per auth mode of the config
+// (auth.htpasswd, auth.token); without an auth section every caller is anonymous.
+#pragma once
+
+#include <Poco/Net/HTTPServerRequest.h>
+
+#include <string>
+#include <vector>
+
+#include "auth/access.h"
+
+namespace regfs::httpd {
+
+struct Authentication {
+  enum class Result {
+    kNoCredentials,  // no Authorization header of this mode's scheme: an anonymous caller
+    kRejected,       // credentials present but wrong, expired or unverifiable
+    kAccepted,
+  };
+  Result result = Result::kNoCredentials;
+  Caller caller;
+  std::string reason;  // for kRejected, a log line (never contains the credentials)
+};
+
+class Authenticator {
+ public:
+  virtual ~Authenticator() = default;
+  // Thread-safe.
+  virtual Authentication Authenticate(const Poco::Net::HTTPServerRequest& request) = 0;
+  // The WWW-Authenticate value of a 401 for a request that needs `needs`;
+  // `insufficient` when the credentials were valid but grant too little.
+  virtual std::string Challenge(const std::vector<Need>& needs, bool insufficient) const = 0;
+  // True when a caller whose credentials grant too little should get 401 and a challenge (a
+  // token client then asks its token server for a wider scope) rather than 403.
+  virtual bool RechallengesWhenInsufficient() const = 0;
+};
+
+}  // namespace regfs::httpd
