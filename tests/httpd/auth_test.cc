@@ -769,5 +769,183 @@ TEST_F(AuthTlsConfigTest, HtpasswdWithoutPath) {
   EXPECT_TRUE(RefusesToStart(server_, {"htpasswd", "path"}));
 }
 
+// ---------------------------------------------------------------- access rules
+
+// htpasswd users alice and bob (group developers), carol, admin; the rules of
+// docs/security.md's example: anyone pulls public/**, developers push team/*,
+// admin does everything.
+class AccessRulesTest : public RegistryTest {
+ protected:
+  static void SetUpTestSuite() {
+    setup_failure_.clear();
+    char pattern[] = "/tmp/regfs-access-test-XXXXXX";
+    if (mkdtemp(pattern) == nullptr) {
+      setup_failure_ = "mkdtemp failed";
+      return;
+    }
+    dir_ = pattern;
+    std::string content;
+    for (const char* user : {"alice", "bob", "carol", "admin"}) {
+      std::string line;
+      ::testing::AssertionResult made =
+          MakeHtpasswdEntry("-B", user, std::string(user) + "-Pw-42", &line);
+      if (!made) {
+        setup_failure_ = made.message();
+        return;
+      }
+      content += line + "\n";
+    }
+    std::ofstream(dir_ + "/htpasswd") << content;
+    StartSharedServer({.top_level_extra = AuthYaml(dir_ + "/htpasswd") + R"(
+access:
+  groups:
+    developers: [alice, bob]
+  rules:
+    - repository: "public/**"
+      anonymous: [pull]
+      authenticated: [pull]
+    - repository: "team/*"
+      groups: {developers: [pull, push]}
+    - repository: "**"
+      users: {admin: ["*"]}
+limits: {uploadsperrepository: 3})"});
+  }
+  static void TearDownTestSuite() {
+    StopSharedServer();
+    std::error_code ignored;
+    if (!dir_.empty()) fs::remove_all(dir_, ignored);
+  }
+  void SetUp() override {
+    ASSERT_TRUE(setup_failure_.empty()) << setup_failure_;
+    RegistryTest::SetUp();
+  }
+  static HeaderList As(const std::string& user, HeaderList extra = {}) {
+    return Auth(user, user + "-Pw-42", std::move(extra));
+  }
+  std::vector<std::string> Catalog(const HeaderList& auth) {
+    HttpResponse r = http().Get("/v2/_catalog?n=1000", auth);
+    EXPECT_EQ(r.status, 200) << r.Describe();
+    std::vector<std::string> names;
+    for (size_t at = r.body.find('"', r.body.find('[')); at != std::string::npos;) {
+      size_t end = r.body.find('"', at + 1);
+      if (end == std::string::npos) break;
+      names.push_back(r.body.substr(at + 1, end - at - 1));
+      at = r.body.find('"', end + 1);
+    }
+    return names;
+  }
+  static std::string dir_;
+  static std::string setup_failure_;
+};
+std::string AccessRulesTest::dir_;
+std::string AccessRulesTest::setup_failure_;
+
+TEST_F(AccessRulesTest, AnonymousCallersPullPublicOnly) {
+  PushedManifest image;
+  ASSERT_TRUE(PushImageWith(http(), As("admin"), "public/tools", "v1", "public tools", &image));
+  ASSERT_TRUE(PushImageWith(http(), As("admin"), "secret/keys", "v1", "secret keys", &image));
+  EXPECT_EQ(http().Get(ManifestPath("public/tools", "v1"), {{"Accept", std::string(media::kOciManifest)}}).status, 200);
+  EXPECT_TRUE(IsChallenge(http().Get(ManifestPath("secret/keys", "v1"))));
+  EXPECT_TRUE(IsChallenge(http().Head(ManifestPath("secret/keys", "v1")), true));
+  // Pushing anonymously is challenged and stores nothing.
+  EXPECT_TRUE(IsChallenge(http().Post(UploadsPath("public/tools"))));
+  EXPECT_TRUE(IsChallenge(http().Put(ManifestPath("public/tools", "anon"), image.body,
+                                     {{"Content-Type", std::string(media::kOciManifest)}})));
+  EXPECT_EQ(http().Get(ManifestPath("public/tools", "anon"), As("admin")).status, 404);
+  // GET /v2/ still asks who is there, so clients with credentials log in.
+  EXPECT_TRUE(IsChallenge(http().Get("/v2/")));
+}
+
+TEST_F(AccessRulesTest, UsersGetWhatTheRulesGrantAndForbiddenOtherwise) {
+  PushedManifest image;
+  ASSERT_TRUE(PushImageWith(http(), As("alice"), "team/app", "v1", "team app", &image));
+  ASSERT_TRUE(PushImageWith(http(), As("bob"), "team/app", "v2", "team app 2", &image));
+  // carol is authenticated but no developer: pull of team/app and any push are 403.
+  EXPECT_TRUE(IsRegistryError(http().Get(ManifestPath("team/app", "v1"), As("carol")), 403, "DENIED"));
+  HttpResponse push = http().Post(UploadsPath("team/app"), {}, As("carol"));
+  EXPECT_TRUE(IsRegistryError(push, 403, "DENIED"));
+  EXPECT_FALSE(push.HasHeader("Location"));
+  EXPECT_TRUE(IsRegistryError(http().Put(ManifestPath("team/app", "carol"), image.body,
+                                         As("carol", {{"Content-Type", std::string(media::kOciManifest)}})),
+                              403, "DENIED"));
+  EXPECT_EQ(http().Get(ManifestPath("team/app", "carol"), As("alice")).status, 404);
+  // Nested names are not matched by team/*.
+  EXPECT_TRUE(IsRegistryError(http().Post(UploadsPath("team/app/sub"), {}, As("alice")), 403, "DENIED"));
+  // Deleting needs delete, which only admin has.
+  EXPECT_TRUE(IsRegistryError(http().Delete(ManifestPath("team/app", image.digest), As("alice")),
+                              403, "DENIED"));
+  EXPECT_EQ(http().Get(ManifestPath("team/app", image.digest), As("alice")).status, 200);
+  EXPECT_EQ(http().Delete(ManifestPath("team/app", image.digest), As("admin")).status, 202);
+  // Wrong password: 401, not 403.
+  EXPECT_TRUE(IsChallenge(http().Get(ManifestPath("team/app", "v1"), Auth("alice", "nope"))));
+}
+
+TEST_F(AccessRulesTest, CatalogListsWhatTheCallerMayPull) {
+  PushedManifest image;
+  for (const char* repo : {"public/a", "public/b/c", "team/web", "zeta/private"}) {
+    ASSERT_TRUE(PushImageWith(http(), As("admin"), repo, "v1", repo, &image));
+  }
+  auto anonymous = Catalog({});
+  auto alice = Catalog(As("alice"));
+  auto admin = Catalog(As("admin"));
+  auto has = [](const std::vector<std::string>& list, const std::string& name) {
+    return std::find(list.begin(), list.end(), name) != list.end();
+  };
+  EXPECT_TRUE(has(anonymous, "public/a") && has(anonymous, "public/b/c"));
+  EXPECT_FALSE(has(anonymous, "team/web") || has(anonymous, "zeta/private"));
+  EXPECT_TRUE(has(alice, "public/a") && has(alice, "team/web"));
+  EXPECT_FALSE(has(alice, "zeta/private"));
+  EXPECT_TRUE(has(admin, "zeta/private") && has(admin, "team/web"));
+  // Pagination over the filtered list: n=1 pages still reach every visible name.
+  std::vector<std::string> paged;
+  std::string next = "/v2/_catalog?n=1";
+  for (int pages = 0; !next.empty() && pages < 100; ++pages) {
+    HttpResponse r = http().Get(next);
+    ASSERT_EQ(r.status, 200) << r.Describe();
+    size_t q1 = r.body.find('"', r.body.find('['));
+    if (q1 != std::string::npos && r.body[q1 + 1] != ']') {
+      size_t q2 = r.body.find('"', q1 + 1);
+      if (q2 != std::string::npos && r.body.substr(q1, 2) != "\"]") paged.push_back(r.body.substr(q1 + 1, q2 - q1 - 1));
+    }
+    std::string link = r.Header("Link");
+    next = link.empty() ? "" : link.substr(link.find('<') + 1, link.find('>') - link.find('<') - 1);
+  }
+  EXPECT_EQ(paged, anonymous);
+}
+
+TEST_F(AccessRulesTest, MountNeedsPullOnTheSource) {
+  PushedManifest image;
+  ASSERT_TRUE(PushImageWith(http(), As("admin"), "vault/base", "v1", "vault base", &image));
+  std::string layer_digest = Sha256Digest(RandomBytes(2048, "auth layer vault base"));
+  ASSERT_EQ(http().Head(BlobPath("vault/base", layer_digest), As("admin")).status, 200);
+  // alice may push team/mounted but not pull vault/base: a plain upload starts instead.
+  HttpResponse mount = http().Post(UploadsPath("team/mounted") + "?mount=" + layer_digest +
+                                       "&from=vault/base", {}, As("alice"));
+  EXPECT_EQ(mount.status, 202) << mount.Describe();
+  EXPECT_EQ(http().Head(BlobPath("team/mounted", layer_digest), As("admin")).status, 404);
+  // From a repository she may pull, the mount happens.
+  ASSERT_TRUE(PushImageWith(http(), As("admin"), "public/base", "v1", "vault base", &image));
+  mount = http().Post(UploadsPath("team/mounted") + "?mount=" + layer_digest + "&from=public/base",
+                      {}, As("alice"));
+  EXPECT_EQ(mount.status, 201) << mount.Describe();
+  EXPECT_EQ(http().Head(BlobPath("team/mounted", layer_digest), As("alice")).status, 200);
+}
+
+TEST_F(AccessRulesTest, OpenUploadsPerRepositoryAreLimited) {
+  std::vector<std::string> locations;
+  for (int i = 0; i < 3; ++i) {
+    HttpResponse r = http().Post(UploadsPath("team/busy"), {}, As("alice"));
+    ASSERT_EQ(r.status, 202) << r.Describe();
+    locations.push_back(LocationPath(r.Header("Location")));
+  }
+  HttpResponse refused = http().Post(UploadsPath("team/busy"), {}, As("alice"));
+  EXPECT_TRUE(IsRegistryError(refused, 429, "TOOMANYREQUESTS"));
+  EXPECT_FALSE(refused.Header("Retry-After").empty());
+  // Another repository is unaffected, and cancelling one frees a place.
+  EXPECT_EQ(http().Post(UploadsPath("team/calm"), {}, As("alice")).status, 202);
+  EXPECT_EQ(http().Delete(locations[0], As("alice")).status, 204);
+  EXPECT_EQ(http().Post(UploadsPath("team/busy"), {}, As("alice")).status, 202);
+}
+
 }  // namespace
 }  // namespace regfs::testing
