@@ -1,52 +1,12 @@
 #include <optional>
 
+#include "byte_ranges.h"
 #include "handlers/handlers.h"
 
 namespace regfs::httpd {
 
 using Poco::Net::HTTPResponse;
 
-namespace {
-
-struct ByteRange {
-  uint64_t first;
-  uint64_t last;  // inclusive
-};
-
-// Parses a single "bytes=a-b", "bytes=a-" or "bytes=-n" range against `size`. nullopt for a
-// header this server ignores (multiple ranges or bad syntax: RFC 9110 lets us send it all);
-// a range with no byte inside the blob sets *unsatisfiable.
-std::optional<ByteRange> ParseRange(const std::string& header, uint64_t size, bool* unsatisfiable) {
-  *unsatisfiable = false;
-  if (!header.starts_with("bytes=") || header.find(',') != std::string::npos) return std::nullopt;
-  std::string spec = header.substr(6);
-  auto dash = spec.find('-');
-  if (dash == std::string::npos) return std::nullopt;
-  std::string a = spec.substr(0, dash), b = spec.substr(dash + 1);
-  auto digits = [](const std::string& s) {
-    return !s.empty() && s.size() <= 19 && s.find_first_not_of("0123456789") == std::string::npos;
-  };
-  if (a.empty()) {
-    if (!digits(b)) return std::nullopt;
-    uint64_t suffix = std::stoull(b);
-    if (suffix == 0 || size == 0) {
-      *unsatisfiable = true;
-      return std::nullopt;
-    }
-    return ByteRange{size - std::min(suffix, size), size - 1};
-  }
-  if (!digits(a) || (!b.empty() && !digits(b))) return std::nullopt;
-  uint64_t first = std::stoull(a);
-  uint64_t last = b.empty() ? size - 1 : std::stoull(b);
-  if (!b.empty() && last < first) return std::nullopt;
-  if (first >= size) {
-    *unsatisfiable = true;
-    return std::nullopt;
-  }
-  return ByteRange{first, std::min(last, size - 1)};
-}
-
-}  // namespace
 
 void BlobHandler::Handle(Exchange& ex) {
   auto digest = Digest::Parse(route_.reference);

@@ -1,3 +1,4 @@
+#include "byte_ranges.h"
 #include "handlers/handlers.h"
 
 namespace regfs::httpd {
@@ -5,24 +6,6 @@ namespace regfs::httpd {
 using Poco::Net::HTTPResponse;
 
 namespace {
-
-// "<first>-<last>" (inclusive; some clients prefix "bytes="). nullopt when malformed.
-std::optional<std::pair<uint64_t, uint64_t>> ParseContentRange(std::string text) {
-  if (text.starts_with("bytes ")) text = text.substr(6);
-  if (text.starts_with("bytes=")) text = text.substr(6);
-  auto slash = text.find('/');
-  if (slash != std::string::npos) text = text.substr(0, slash);
-  auto dash = text.find('-');
-  if (dash == std::string::npos) return std::nullopt;
-  std::string a = text.substr(0, dash), b = text.substr(dash + 1);
-  auto digits = [](const std::string& s) {
-    return !s.empty() && s.size() <= 19 && s.find_first_not_of("0123456789") == std::string::npos;
-  };
-  if (!digits(a) || !digits(b)) return std::nullopt;
-  uint64_t first = std::stoull(a), last = std::stoull(b);
-  if (last < first) return std::nullopt;
-  return std::make_pair(first, last);
-}
 
 std::string RangeHeader(uint64_t size) {
   // registry:2 answers "0-0" for an empty upload; clients expect that shape.
@@ -130,7 +113,7 @@ bool UploadHandler::AppendBody(Exchange& ex, const std::string& id) {
       return false;
     }
     expected_offset = range->first;
-    expected_length = range->second - range->first + 1;
+    expected_length = range->last - range->first + 1;
     if (req.hasContentLength() &&
         static_cast<uint64_t>(req.getContentLength64()) != *expected_length) {
       ex.SendError(::regfs::Status::OutOfRange("Content-Range and Content-Length disagree"));
