@@ -23,6 +23,7 @@
 #include "auth/token_authenticator.h"
 #include "logger.h"
 #include "regfs/config/config.h"
+#include "regfs/core/change_feed.h"
 #include "regfs/core/registry.h"
 #include "request_router.h"
 #include "server_context.h"
@@ -75,6 +76,17 @@ int Serve(const std::string& config_path) {
   options.driver = *driver;
   options.delete_enabled = config->delete_enabled;
   options.read_only = config->read_only;
+  if (config->storage_driver != "inmemory" && !config->read_only) {
+    // Every change goes to the storage's change feed, for regfs-fused mounts (and others).
+    auto feed =
+        OpenJournalFeed({.directory = JournalDirectory(config->root_directory),
+                         .on_error = [&logger](const Status& s) { logger.Warn(s.message()); }});
+    if (feed.ok()) {
+      options.listeners.push_back((*feed)->Publisher());
+    } else {
+      logger.Warn("no change feed, mounts see changes late: " + feed.status().message());
+    }
+  }
   auto registry = Registry::Open(options);
   if (!registry.ok()) {
     logger.Error(registry.status().message());

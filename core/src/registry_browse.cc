@@ -133,7 +133,12 @@ Status RegistryImpl::DeleteRepository(const std::string& repo) {
   REGFS_RETURN_IF_ERROR(CheckDeletable());
   if (!RepositoryExists(repo)) {
     auto rest = driver_.List(layout::Repository(repo));
-    if (rest.ok() && rest->empty()) return driver_.Delete(layout::Repository(repo));
+    if (rest.ok() && rest->empty()) {
+      // An empty namespace folder: its removal changes the listing of its parent.
+      REGFS_RETURN_IF_ERROR(driver_.Delete(layout::Repository(repo)));
+      Notify({.kind = ChangeEvent::Kind::kRepositoryDeleted, .repository = repo});
+      return Status::Ok();
+    }
     return Status::NotFound("repository " + repo + " is not known", Status::Reason::kNameUnknown);
   }
   // Tags first, then manifests: at no moment does a tag point at a removed manifest.

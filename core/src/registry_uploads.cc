@@ -80,6 +80,7 @@ Result<UploadInfo> RegistryImpl::StartUpload(const std::string& repo) {
       driver_.PutContent(layout::UploadStartedAt(repo, info.id), Rfc3339(info.started_at), false));
   auto writer = driver_.OpenWriter(layout::UploadData(repo, info.id), false);
   if (!writer.ok()) return writer.status();
+  Notify({.kind = ChangeEvent::Kind::kUploadStarted, .repository = repo, .upload_id = info.id});
   return info;
 }
 
@@ -165,6 +166,7 @@ Result<BlobInfo> RegistryImpl::CommitUpload(const std::string& repo, const std::
     // Nothing of a rejected upload may stay behind.
     hash_states_.Forget(CacheKey(repo, id));
     (void)driver_.Delete(layout::UploadDir(repo, id));
+    Notify({.kind = ChangeEvent::Kind::kUploadEnded, .repository = repo, .upload_id = id});
     return Status::InvalidArgument(
         "the uploaded content has digest " + actual.ToString() + ", not " + digest.ToString(),
         Status::Reason::kDigestInvalid);
@@ -192,6 +194,7 @@ Result<BlobInfo> RegistryImpl::LinkVerifiedUpload(const std::string& repo, const
   (void)cleanup;  // a leftover upload folder is harmless and purged later
   Notify(
       {.kind = ChangeEvent::Kind::kBlobLinked, .repository = repo, .digest = digest, .size = size});
+  Notify({.kind = ChangeEvent::Kind::kUploadEnded, .repository = repo, .upload_id = id});
   return BlobInfo{digest, size};
 }
 
@@ -203,7 +206,9 @@ Status RegistryImpl::CancelUpload(const std::string& repo, const std::string& id
   if (!Exists(layout::UploadData(repo, id))) return UploadUnknown(id);
   Status s = driver_.Delete(layout::UploadDir(repo, id));
   if (s.IsNotFound()) return UploadUnknown(id);
-  return s;
+  REGFS_RETURN_IF_ERROR(s);
+  Notify({.kind = ChangeEvent::Kind::kUploadEnded, .repository = repo, .upload_id = id});
+  return Status::Ok();
 }
 
 Result<std::vector<UploadInfo>> RegistryImpl::ListUploads(const std::string& repo) {
@@ -259,7 +264,9 @@ Result<size_t> RegistryImpl::PurgeUploads(std::chrono::system_clock::time_point 
     if (dry_run) continue;
     std::lock_guard<std::mutex> lock(UploadLock(repo, id));
     hash_states_.Forget(CacheKey(repo, id));
-    (void)driver_.Delete(layout::UploadDir(repo, id));
+    if (driver_.Delete(layout::UploadDir(repo, id)).ok()) {
+      Notify({.kind = ChangeEvent::Kind::kUploadEnded, .repository = repo, .upload_id = id});
+    }
   }
   return purged;
 }

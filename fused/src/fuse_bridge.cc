@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "errno_map.h"
@@ -39,15 +40,21 @@ struct stat ToStat(const NodeAttr& a) {
 
 double Timeout(fuse_req_t req, const NodeAttr& a) {
   const BridgeOptions& o = BridgeOf(req).options;
+  if (a.transient) return o.transient_timeout_seconds;
   return a.immutable ? o.immutable_timeout_seconds : o.mutable_timeout_seconds;
+}
+
+// The name of a content file can vanish (a delete over HTTP), its attributes cannot.
+double EntryTimeout(fuse_req_t req, const NodeAttr& a) {
+  const BridgeOptions& o = BridgeOf(req).options;
+  return a.transient ? o.transient_timeout_seconds : o.mutable_timeout_seconds;
 }
 
 void ReplyEntry(fuse_req_t req, const NodeAttr& a) {
   fuse_entry_param e{};
   e.ino = a.ino;
   e.attr = ToStat(a);
-  // The name of a content file can vanish (a delete over HTTP), its attributes cannot.
-  e.entry_timeout = BridgeOf(req).options.mutable_timeout_seconds;
+  e.entry_timeout = EntryTimeout(req, a);
   e.attr_timeout = Timeout(req, a);
   if (fuse_reply_entry(req, &e) != 0) {
     // The kernel did not take the reference (the request was interrupted): undo it.
@@ -57,7 +64,12 @@ void ReplyEntry(fuse_req_t req, const NodeAttr& a) {
 
 void ReplyStatus(fuse_req_t req, const Status& s) { fuse_reply_err(req, ErrnoFor(s)); }
 
-void OnInit(void*, fuse_conn_info* conn) {
+void OnInit(void* userdata, fuse_conn_info* conn) {
+  // Tag targets change only with an event that invalidates the tag's inode.
+  if (static_cast<Bridge*>(userdata)->options.cache_listings &&
+      (conn->capable & FUSE_CAP_CACHE_SYMLINKS)) {
+    conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+  }
   // Reads of blobs splice straight from the blob file's page cache into the kernel.
   if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
   if (conn->capable & FUSE_CAP_SPLICE_MOVE) conn->want |= FUSE_CAP_SPLICE_MOVE;
@@ -103,28 +115,55 @@ void OnReadLink(fuse_req_t req, fuse_ino_t ino) {
   fuse_reply_readlink(req, target->c_str());
 }
 
-// A directory handle holds the listing taken at opendir, so readdir's offsets stay stable.
+// A directory handle holds one listing for all of its readdir calls, so their offsets stay
+// stable. (The kernel serialises readdir calls on one handle.)
 struct DirHandle {
-  std::vector<DirEntry> entries;
+  std::optional<std::vector<DirEntry>> entries;
 };
 
 void OnOpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  auto entries = BridgeOf(req).tree.ReadDir(ino);
-  if (!entries.ok()) {
-    ReplyStatus(req, entries.status());
-    return;
+  Bridge& bridge = BridgeOf(req);
+  auto* handle = new DirHandle;
+  if (bridge.options.cache_listings) {
+    // The kernel keeps the listing until told it changed, and then asks with readdir: list
+    // only then, so an opendir served from the cache costs nothing.
+    fi->cache_readdir = 1;
+    fi->keep_cache = 1;
+  } else {
+    auto entries = bridge.tree.ReadDir(ino);
+    if (!entries.ok()) {
+      delete handle;
+      ReplyStatus(req, entries.status());
+      return;
+    }
+    handle->entries = std::move(*entries);
   }
-  auto* handle = new DirHandle{std::move(*entries)};
   fi->fh = reinterpret_cast<uint64_t>(handle);
   if (fuse_reply_open(req, fi) != 0) delete handle;
 }
 
-void OnReadDir(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_info* fi) {
+// The handle's listing, taken now if opendir left it for later. Replies the error itself.
+DirHandle* ListedHandle(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto* handle = reinterpret_cast<DirHandle*>(fi->fh);
+  if (!handle->entries) {
+    auto entries = BridgeOf(req).tree.ReadDir(ino);
+    if (!entries.ok()) {
+      ReplyStatus(req, entries.status());
+      return nullptr;
+    }
+    handle->entries = std::move(*entries);
+  }
+  return handle;
+}
+
+void OnReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
+  DirHandle* handle = ListedHandle(req, ino, fi);
+  if (handle == nullptr) return;
+  const std::vector<DirEntry>& entries = *handle->entries;
   std::vector<char> buf(size);
   size_t used = 0;
-  for (size_t i = static_cast<size_t>(offset); i < handle->entries.size(); ++i) {
-    const DirEntry& e = handle->entries[i];
+  for (size_t i = static_cast<size_t>(offset); i < entries.size(); ++i) {
+    const DirEntry& e = entries[i];
     struct stat st {};
     st.st_ino = e.ino;
     st.st_mode = e.type;
@@ -137,12 +176,14 @@ void OnReadDir(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_
 }
 
 void OnReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
-  auto* handle = reinterpret_cast<DirHandle*>(fi->fh);
+  DirHandle* handle = ListedHandle(req, ino, fi);
+  if (handle == nullptr) return;
+  const std::vector<DirEntry>& entries = *handle->entries;
   RegistryTree& tree = BridgeOf(req).tree;
   std::vector<char> buf(size);
   size_t used = 0;
-  for (size_t i = static_cast<size_t>(offset); i < handle->entries.size(); ++i) {
-    const DirEntry& e = handle->entries[i];
+  for (size_t i = static_cast<size_t>(offset); i < entries.size(); ++i) {
+    const DirEntry& e = entries[i];
     fuse_entry_param param{};
     bool counted = false;
     if (e.name == "." || e.name == "..") {
@@ -155,7 +196,7 @@ void OnReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fu
       counted = true;
       param.ino = attr->ino;
       param.attr = ToStat(*attr);
-      param.entry_timeout = BridgeOf(req).options.mutable_timeout_seconds;
+      param.entry_timeout = EntryTimeout(req, *attr);
       param.attr_timeout = Timeout(req, *attr);
     }
     size_t need = fuse_add_direntry_plus(req, buf.data() + used, size - used, e.name.c_str(),

@@ -20,8 +20,10 @@
 #include <thread>
 #include <vector>
 
+#include "change_notifier.h"
 #include "fuse_bridge.h"
 #include "regfs/config/config.h"
+#include "regfs/core/change_feed.h"
 #include "regfs/core/registry.h"
 #include "registry_tree.h"
 
@@ -177,6 +179,25 @@ int Run(int argc, char** argv) {
   options.driver = *driver;
   options.delete_enabled = config->delete_enabled;
   options.read_only = config->read_only || cmd->read_only;
+  // Changes made by any process on this storage (regfs-httpd, other mounts, this one) come
+  // through the change feed, and the kernel is told to forget what they made stale. Without
+  // a feed, only short kernel timeouts show changes made elsewhere.
+  std::shared_ptr<ChangeFeed> feed;
+  if (config->storage_driver != "inmemory") {
+    auto opened = OpenJournalFeed(
+        {.directory = JournalDirectory(config->root_directory), .on_error = [](const Status& s) {
+           std::cerr << "regfs-fused: change feed: " << s.message() << "\n";
+         }});
+    if (opened.ok()) {
+      feed = *opened;
+    } else {
+      std::cerr << "regfs-fused: warning: no change feed (" << opened.status().message()
+                << "): changes made by other processes show only after short cache timeouts\n";
+    }
+  }
+  auto notifier = std::make_shared<ChangeNotifier>(feed);
+  if (feed && !options.read_only) options.listeners.push_back(feed->Publisher());
+  options.listeners.push_back(notifier);  // this mount's own changes, at once
   auto registry = Registry::Open(options);
   if (!registry.ok()) {
     std::cerr << "regfs-fused: " << registry.status().message() << "\n";
@@ -184,7 +205,12 @@ int Run(int argc, char** argv) {
   }
 
   RegistryTree tree(**registry, !options.read_only);
-  Bridge bridge{tree, BridgeOptions{}};
+  BridgeOptions bridge_options;
+  if (feed) {
+    bridge_options.mutable_timeout_seconds = kMutableTimeoutWithFeedSeconds;
+    bridge_options.cache_listings = true;
+  }
+  Bridge bridge{tree, bridge_options};
   fuse_opt_add_arg(&args, "-odefault_permissions,fsname=regfs,subtype=regfs");
   fuse_session* se =
       fuse_session_new(&args, &BridgeOperations(), sizeof(fuse_lowlevel_ops), &bridge);
@@ -211,6 +237,9 @@ int Run(int argc, char** argv) {
   nudge.sa_handler = NoOp;
   sigaction(SIGUSR1, &nudge, nullptr);
 
+  // After the fork and the signal mask: the thread inherits the blocked signals.
+  notifier->Start(se, tree);
+
   std::atomic<bool> loop_done{false};
   std::thread loop([&] {
     fuse_loop_config* cfg = fuse_loop_cfg_create();
@@ -223,6 +252,7 @@ int Run(int argc, char** argv) {
 
   int sig = 0;
   sigwait(&signals, &sig);
+  notifier->Stop();
   fuse_session_exit(se);
   fuse_session_unmount(se);
   // libfuse < 3.18 can keep the loop blocked after unmount while a file is open: nudge its

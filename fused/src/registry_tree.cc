@@ -81,6 +81,19 @@ void RegistryTree::Forget(Ino ino, uint64_t count) {
   }
 }
 
+bool RegistryTree::Known(Ino ino) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return nodes_.contains(ino);
+}
+
+std::vector<RegistryTree::KnownNode> RegistryTree::KnownNodes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<KnownNode> out;
+  out.reserve(nodes_.size());
+  for (const auto& [ino, node] : nodes_) out.push_back({ino, node.kind, node.path});
+  return out;
+}
+
 size_t RegistryTree::live_nodes() const {
   std::lock_guard<std::mutex> lock(mu_);
   return nodes_.size() - 1;  // the root is always there
@@ -149,6 +162,7 @@ Result<NodeAttr> RegistryTree::AttrOf(const Node& node, Ino ino) {
       a.mode = FileMode(true);
       a.size = upload->size;
       a.mtime = upload->last_activity;
+      a.transient = true;
       return a;
     }
   }

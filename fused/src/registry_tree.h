@@ -12,8 +12,9 @@
 // the page cache. Changes through the tree are the registry's own operations (untag, tag,
 // delete), with the same validation and effects as their HTTP twins.
 //
-// Nothing mutable is cached here: every lookup reads the registry, so changes made by
-// another process (regfs-httpd) show as soon as the kernel's short timeouts expire.
+// Nothing mutable is cached here: every lookup reads the registry. The kernel caches names,
+// attributes and listings; ChangeNotifier tells it what to forget when the registry changes
+// (see change_notifier.h), with the kernel's timeouts as a safety net.
 //
 // Thread-safe: the node table is guarded by a mutex; registry calls run outside it.
 #pragma once
@@ -43,6 +44,9 @@ struct NodeAttr {
   std::chrono::system_clock::time_point mtime;
   // Content-addressed: the attributes can never change, so the kernel may cache them long.
   bool immutable = false;
+  // An upload: its size changes with every chunk received, and no change event says so,
+  // so the kernel may cache it only briefly. (Uploads starting and ending are events.)
+  bool transient = false;
 };
 
 struct DirEntry {
@@ -88,6 +92,17 @@ class RegistryTree {
   size_t live_nodes() const;
 
   enum class Kind { kFolder, kTags, kManifests, kBlobs, kUploads, kTag, kManifest, kBlob, kUpload };
+
+  // ---- for cache invalidation (ChangeNotifier); each reads the node table only.
+  // The kernel holds a reference to the node (it has looked it up and not forgotten it).
+  bool Known(Ino ino) const;
+  struct KnownNode {
+    Ino ino;
+    Kind kind;
+    std::string path;
+  };
+  // Every node the kernel holds a reference to, the root included.
+  std::vector<KnownNode> KnownNodes() const;
 
   // Exposed for tests: the inode number a node of this identity gets.
   static Ino InoFor(Kind kind, const std::string& path, const std::string& name);

@@ -3,7 +3,8 @@
 # the tree (ls, stat, readlink, cat, find, du), contents and sizes against the HTTP API,
 # one inode per digest across repositories, tagging / untagging / renaming / deleting
 # through the mount and seen over HTTP at once, HTTP changes seen in the mount within a
-# second, every refused operation with its errno, a mount with deletes disabled, a
+# second (also in listings the kernel has cached), new and deleted repositories, every
+# refused operation with its errno, a mount with deletes disabled, a
 # read-only mount, error exits (missing and busy mount point) and clean unmounting on
 # SIGTERM and fusermount3 -u.
 #
@@ -80,6 +81,7 @@ M="$TEST_TMP/mnt"
 step "mount (deletes enabled) at $M"
 mount_fused "$CFG" "$M"
 MAIN_PID=$FUSED_PID
+MAIN_LOG=$FUSED_LOG
 check "fstype in /proc/mounts" "fuse.regfs" "$(awk -v p="$M" '$2 == p { print $3 }' /proc/mounts)"
 
 # ---------------------------------------------------------------- the tree
@@ -385,6 +387,44 @@ t test -f "$M/team/late/_manifests/$LATE"
 expect_eq "DELETE /v2/team/late/manifests/<digest>" 202 "$(http_status DELETE "/v2/team/late/manifests/$LATE")"
 seen_within "manifest DELETE over HTTP seen in _manifests" gone "$M/team/late/_manifests/$LATE"
 check "ls team/late/_tags after the manifest DELETE" "" "$(ls_names "$M/team/late/_tags")"
+
+# With the change feed the kernel keeps listings, names and symlink targets for long; each
+# change must still show at once, also in what was listed (cached) just before.
+step "HTTP changes show within a second in listings the kernel has cached"
+check_true "the change feed is outside docker/registry/v2" test -d "$ROOT/regfs/changes"
+check_true "the mount uses the change feed" eval "! grep -q 'no change feed' '$MAIN_LOG'"
+lists() { t ls -A "$1" | grep -qx "$2"; }
+lacks() { ! t ls -A "$1" | grep -qx "$2"; }
+put_tag() { # REPO TAG MANIFEST_FILE
+    curl -s -o /dev/null -w '%{http_code}' -X PUT -H "Content-Type: $mt" --data-binary @"$3" \
+        "$REGISTRY_URL/v2/$1/manifests/$2"
+}
+ls_names "$D/_tags" >/dev/null
+t find "$M" -path '*/_tags/*' >/dev/null
+expect_eq "PUT demo:cached" 201 "$(put_tag demo cached "$TEST_TMP/amd.json")"
+seen_within "tag PUT over HTTP seen in a cached ls of _tags" lists "$D/_tags" cached
+check "readlink of the tag PUT over HTTP" "../_manifests/$DEMO_AMD" "$(t readlink "$D/_tags/cached")"
+check "find sees the tag PUT over HTTP" 1 "$(t find "$M" -path '*/_tags/cached' | wc -l)"
+expect_eq "PUT demo:cached (moved)" 201 "$(put_tag demo cached "$TEST_TMP/arm.json")"
+seen_within "tag moved over HTTP seen by a cached readlink" tag_reads "$D/_tags/cached" "../_manifests/$DEMO_ARM"
+expect_eq "DELETE demo:cached" 202 "$(http_status DELETE /v2/demo/manifests/cached)"
+seen_within "tag DELETE over HTTP seen in a cached ls of _tags" lacks "$D/_tags" cached
+check_true "the deleted tag is gone" gone "$D/_tags/cached"
+
+step "a new repository appears in a cached ls MOUNT; one deleted elsewhere disappears"
+ls_names "$M" >/dev/null
+push_oci "$SRC" late "$REG/fresh:v1"
+seen_within "repository pushed over HTTP seen in a cached ls MOUNT" lists "$M" fresh
+check "ls MOUNT/fresh/_tags" "v1" "$(ls_names "$M/fresh/_tags")"
+M4="$TEST_TMP/mnt-other"
+mount_fused "$CFG" "$M4"
+OTHER_PID=$FUSED_PID
+t rm -r "$M4/fresh" # another process: only the feed tells this mount
+seen_within "repository removed through another mount gone from a cached ls MOUNT" lacks "$M" fresh
+check_true "the removed repository is gone" gone "$M/fresh"
+t fusermount3 -u "$M4"
+wait_exit "$OTHER_PID" 10
+check "exit status of the other mount" 0 "$EXIT_RC"
 
 # ---------------------------------------------------------------- deletes disabled
 

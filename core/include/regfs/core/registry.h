@@ -42,7 +42,9 @@ struct ChangeEvent {
     kManifestDeleted,
     kTagSet,
     kTagDeleted,
-    kRepositoryDeleted
+    kRepositoryDeleted,  // also an emptied namespace folder removed
+    kUploadStarted,
+    kUploadEnded  // committed, cancelled, rejected or purged
   };
   Kind kind;
   std::string repository;
@@ -51,6 +53,7 @@ struct ChangeEvent {
   std::string media_type;
   uint64_t size = 0;
   std::string from_repository;  // for a blob linked by cross-repository mount
+  std::string upload_id;        // for kUploadStarted / kUploadEnded
 };
 
 class ChangeListener {
