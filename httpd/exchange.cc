@@ -76,9 +76,41 @@ HttpError Translate(const Status& s) {
   }
 }
 
+// Length of the well-formed UTF-8 sequence at s[i] (RFC 3629: no overlongs, no surrogates,
+// nothing above U+10FFFF), or 0 when the byte there starts none.
+size_t Utf8SequenceLength(const std::string& s, size_t i) {
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = byte(i);
+  size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+  }
+  if (n == 2 && c < 0xC2) return 0;                                    // overlong
+  if (n == 3 && c == 0xE0 && byte(i + 1) < 0xA0) return 0;             // overlong
+  if (n == 3 && c == 0xED && byte(i + 1) >= 0xA0) return 0;            // surrogate
+  if (n == 4 && c == 0xF0 && byte(i + 1) < 0x90) return 0;             // overlong
+  if (n == 4 && (c > 0xF4 || (c == 0xF4 && byte(i + 1) >= 0x90))) return 0;  // > U+10FFFF
+  return n;
+}
+
+// A JSON string literal of `s`. Error messages echo client input (a path, a header), which
+// may be any bytes: bytes that are not UTF-8 become U+FFFD so the body stays valid JSON.
 std::string JsonString(const std::string& s) {
   std::string out = "\"";
-  for (unsigned char c : s) {
+  for (size_t i = 0; i < s.size();) {
+    size_t n = Utf8SequenceLength(s, i);
+    if (n == 0) {
+      out += "\\ufffd";
+      ++i;
+      continue;
+    }
+    if (n > 1) {
+      out.append(s, i, n);
+      i += n;
+      continue;
+    }
+    unsigned char c = static_cast<unsigned char>(s[i++]);
     if (c == '"' || c == '\\') {
       out += '\\';
       out += static_cast<char>(c);
@@ -205,7 +237,8 @@ void Exchange::SendFileBody(HTTPResponse::HTTPStatus status, FileReader& reader,
   auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&request_);
   Poco::Net::StreamSocket* socket = impl ? &impl->socket() : nullptr;
   // sendfile writes straight to the socket: only for plain TCP (a TLS socket must encrypt).
-  bool plain_tcp = socket && typeid(*socket->impl()) == typeid(Poco::Net::StreamSocketImpl);
+  Poco::Net::SocketImpl* socket_impl = socket ? socket->impl() : nullptr;
+  bool plain_tcp = socket_impl && typeid(*socket_impl) == typeid(Poco::Net::StreamSocketImpl);
   if (reader.fd() >= 0 && plain_tcp) {
     out.flush();  // the headers must precede the body on the wire
     int sock = socket->impl()->sockfd();

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 build_packages=(g++ cmake make pkg-config libpoco-dev libyaml-cpp-dev libssl-dev libgtest-dev libfuse3-dev fuse3)
-test_packages=(docker.io skopeo docker-registry curl jq python3 openssl ca-certificates rsync apache2-utils)
+test_packages=(docker.io skopeo docker-registry curl jq python3 openssl ca-certificates rsync apache2-utils nodejs)
 
 packages=("${build_packages[@]}")
 if [[ "${1:-}" == "--test" ]]; then packages+=("${test_packages[@]}"); fi

@@ -155,11 +155,17 @@ Result<std::chrono::seconds> ParseDuration(const std::string& text) {
     return Status::InvalidArgument("'" + text + "' is not a duration");
   }
   std::string unit = text.substr(pos);
-  if (unit == "s" || unit.empty()) return std::chrono::seconds(value);
-  if (unit == "m") return std::chrono::seconds(value * 60);
-  if (unit == "h") return std::chrono::seconds(value * 3600);
+  long per_unit = 0;
+  if (unit == "s" || unit.empty()) per_unit = 1;
+  if (unit == "m") per_unit = 60;
+  if (unit == "h") per_unit = 3600;
   if (unit == "ms") return std::chrono::seconds(value / 1000);
-  return Status::InvalidArgument("'" + text + "' is not a duration (use s, m or h)");
+  if (per_unit == 0) return Status::InvalidArgument("'" + text + "' is not a duration (use s, m or h)");
+  // A century is more than any timeout or interval needs, and keeps the product in range.
+  constexpr long kMaxSeconds = 100L * 365 * 24 * 3600;
+  if (value > kMaxSeconds / per_unit || value < -kMaxSeconds / per_unit)
+    return Status::InvalidArgument("'" + text + "' is out of range");
+  return std::chrono::seconds(value * per_unit);
 }
 
 template <typename T>
@@ -403,6 +409,7 @@ Result<Config> ParseConfig(const std::string& path, const std::vector<std::strin
   if (YAML::Node drain = Lookup(root, "http.draintimeout"); drain && !drain.IsNull()) {
     auto d = ParseDuration(drain.as<std::string>());
     if (!d.ok()) return Status::InvalidArgument("http.draintimeout: " + d.status().message());
+    if (d->count() < 0) return Status::InvalidArgument("http.draintimeout must not be negative");
     c.drain_timeout = *d;
   }
   if (YAML::Node headers = Lookup(root, "http.headers"); headers && headers.IsMap()) {

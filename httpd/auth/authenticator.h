@@ -27,9 +27,14 @@ class Authenticator {
   virtual ~Authenticator() = default;
   // Thread-safe.
   virtual Authentication Authenticate(const Poco::Net::HTTPServerRequest& request) = 0;
-  // The WWW-Authenticate value of a 401 for a request that needs `needs`;
-  // `insufficient` when the credentials were valid but grant too little.
-  virtual std::string Challenge(const std::vector<Need>& needs, bool insufficient) const = 0;
+  // Why a 401 is sent, for the challenge's error parameter (RFC 6750 section 3.1).
+  enum class ChallengeReason {
+    kNoCredentials,
+    kInvalidCredentials,  // rejected: expired, badly signed, wrong password
+    kInsufficientScope,   // valid, but they grant too little
+  };
+  // The WWW-Authenticate value of a 401 for a request that needs `needs`.
+  virtual std::string Challenge(const std::vector<Need>& needs, ChallengeReason reason) const = 0;
   // True when a caller whose credentials grant too little should get 401 and a challenge (a
   // token client then asks its token server for a wider scope) rather than 403.
   virtual bool RechallengesWhenInsufficient() const = 0;

@@ -30,7 +30,8 @@ Authorizer::Decision Authorizer::Decide(const Poco::Net::HTTPServerRequest& requ
   if (authenticator_ != nullptr) auth = authenticator_->Authenticate(request);
   if (auth.result == Authentication::Result::kRejected) {
     d.outcome = Decision::Outcome::kChallenge;
-    d.challenge = authenticator_->Challenge(needs, false);
+    d.challenge =
+        authenticator_->Challenge(needs, Authenticator::ChallengeReason::kInvalidCredentials);
     d.reason = auth.reason;
     return d;
   }
@@ -43,7 +44,9 @@ Authorizer::Decision Authorizer::Decide(const Poco::Net::HTTPServerRequest& requ
   if (allowed) return d;
   if (authenticator_ != nullptr && (anonymous || authenticator_->RechallengesWhenInsufficient())) {
     d.outcome = Decision::Outcome::kChallenge;
-    d.challenge = authenticator_->Challenge(needs, !anonymous);
+    d.challenge = authenticator_->Challenge(
+        needs, anonymous ? Authenticator::ChallengeReason::kNoCredentials
+                         : Authenticator::ChallengeReason::kInsufficientScope);
     d.reason = anonymous ? "authentication required" : "insufficient scope";
     return d;
   }

@@ -126,6 +126,9 @@ Authentication HtpasswdAuthenticator::Authenticate(const Poco::Net::HTTPServerRe
     return rejected;
   }
   std::string user = decoded.substr(0, colon);
+  // Some clients (skopeo, containerd) answer a Basic challenge with ":" when they have no
+  // credentials: that is an anonymous request, not a wrong password.
+  if (user.empty() && colon + 1 == decoded.size()) return {};
   if (user.empty() || !Verify(user, decoded.substr(colon + 1))) {
     rejected.reason = "wrong user name or password";
     return rejected;

@@ -27,7 +27,7 @@ class HtpasswdAuthenticator final : public Authenticator {
   HtpasswdAuthenticator(std::string realm, std::string path, const Logger& logger);
 
   Authentication Authenticate(const Poco::Net::HTTPServerRequest& request) override;
-  std::string Challenge(const std::vector<Need>&, bool) const override {
+  std::string Challenge(const std::vector<Need>&, ChallengeReason) const override {
     return "Basic realm=\"" + realm_ + "\"";
   }
   // A user who may not do something gets 403: asking again cannot grant more.

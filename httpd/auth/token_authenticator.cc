@@ -216,18 +216,20 @@ Result<std::unique_ptr<TokenAuthenticator>> TokenAuthenticator::Create(const Con
 }
 
 std::string TokenAuthenticator::Challenge(const std::vector<Need>& needs,
-                                          bool insufficient) const {
+                                          ChallengeReason reason) const {
   std::string scopes;
   for (const Need& need : needs) {
     std::string scope = need.kind == Need::Kind::kCatalog
                             ? "registry:catalog:*"
-                            : "repository:" + need.repository + ":" + ActionNames(need.actions);
+                            : "repository:" + need.repository + ":" +
+                                  ActionNames(need.actions | (need.actions & kPush ? kPull : 0));
     scopes += (scopes.empty() ? "" : " ") + scope;
   }
   std::string challenge =
       "Bearer realm=\"" + config_.realm + "\",service=\"" + config_.service + "\"";
   if (!scopes.empty()) challenge += ",scope=\"" + scopes + "\"";
-  if (insufficient) challenge += ",error=\"insufficient_scope\"";
+  if (reason == ChallengeReason::kInvalidCredentials) challenge += ",error=\"invalid_token\"";
+  if (reason == ChallengeReason::kInsufficientScope) challenge += ",error=\"insufficient_scope\"";
   return challenge;
 }
 

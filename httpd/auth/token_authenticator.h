@@ -29,7 +29,9 @@ class TokenAuthenticator final : public Authenticator {
   ~TokenAuthenticator() override;
 
   Authentication Authenticate(const Poco::Net::HTTPServerRequest& request) override;
-  std::string Challenge(const std::vector<Need>& needs, bool insufficient) const override;
+  // Scopes as Docker clients ask for them: a push also asks for pull (a client pushing layers
+  // checks which it already has), as registry:2 does.
+  std::string Challenge(const std::vector<Need>& needs, ChallengeReason reason) const override;
   bool RechallengesWhenInsufficient() const override { return true; }
 
   // Verifies one serialized JWT at time `now`; exposed for tests and fuzzing.

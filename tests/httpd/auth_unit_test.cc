@@ -258,14 +258,19 @@ TEST_F(TokenTest, TrustsAJsonWebKeySet) {
 TEST_F(TokenTest, ChallengeNamesTheScopes) {
   auto auth = Authenticator();
   ASSERT_NE(auth, nullptr);
-  EXPECT_EQ(auth->Challenge({}, false),
+  using Reason = ::regfs::httpd::Authenticator::ChallengeReason;
+  EXPECT_EQ(auth->Challenge({}, Reason::kNoCredentials),
             "Bearer realm=\"https://auth.example/token\",service=\"registry.example\"");
-  EXPECT_EQ(auth->Challenge({{.repository = "team/app", .actions = kPull | kPush}}, true),
+  EXPECT_EQ(auth->Challenge({{.repository = "team/app", .actions = kPush}},
+                            Reason::kInsufficientScope),
             "Bearer realm=\"https://auth.example/token\",service=\"registry.example\","
             "scope=\"repository:team/app:pull,push\",error=\"insufficient_scope\"");
-  EXPECT_EQ(auth->Challenge({{.kind = Need::Kind::kCatalog}}, false),
+  EXPECT_EQ(auth->Challenge({{.kind = Need::Kind::kCatalog}}, Reason::kNoCredentials),
             "Bearer realm=\"https://auth.example/token\",service=\"registry.example\","
             "scope=\"registry:catalog:*\"");
+  EXPECT_EQ(auth->Challenge({{.repository = "a", .actions = kDelete}}, Reason::kInvalidCredentials),
+            "Bearer realm=\"https://auth.example/token\",service=\"registry.example\","
+            "scope=\"repository:a:delete\",error=\"invalid_token\"");
 }
 
 // ---------------------------------------------------------------- decisions
