@@ -15,6 +15,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -137,11 +139,16 @@ PkeyPtr KeyFromJwk(const Poco::JSON::Object& jwk) {
 
 std::optional<int64_t> NumericClaim(const Poco::JSON::Object& claims, const std::string& name) {
   if (!claims.has(name)) return std::nullopt;
+  double value = 0;
   try {
-    return static_cast<int64_t>(claims.get(name).convert<double>());
+    value = claims.get(name).convert<double>();
   } catch (const Poco::Exception&) {
     return std::nullopt;
   }
+  if (std::isnan(value)) return std::nullopt;
+  // Clamp far beyond any real date, so the conversion and the leeway arithmetic stay defined.
+  constexpr double kLimit = 1e15;
+  return static_cast<int64_t>(std::clamp(value, -kLimit, kLimit));
 }
 
 }  // namespace
@@ -309,7 +316,20 @@ Authentication TokenAuthenticator::Verify(const std::string& jwt,
   }
   if (!verified) return reject("token signature does not verify with a trusted key");
 
-  const Poco::JSON::Object& claims = token.payload();
+  // Claims of the wrong type (a null action, a number for a name) reject the token rather
+  // than escape as exceptions.
+  try {
+    return CheckClaims(token.payload(), now);
+  } catch (const Poco::Exception& e) {
+    return reject("token claims are malformed: " + e.displayText());
+  }
+}
+
+Authentication TokenAuthenticator::CheckClaims(const Poco::JSON::Object& claims,
+                                               std::chrono::system_clock::time_point now) const {
+  auto reject = [](std::string why) {
+    return Authentication{.result = Authentication::Result::kRejected, .reason = std::move(why)};
+  };
   if (claims.optValue<std::string>("iss", "") != config_.issuer)
     return reject("token issuer is not " + config_.issuer);
   bool audience_ok = false;
@@ -319,7 +339,8 @@ Authentication TokenAuthenticator::Verify(const std::string& jwt,
       audience_ok = aud.extract<std::string>() == config_.service;
     } else if (auto list = claims.getArray("aud")) {
       for (size_t i = 0; i < list->size() && !audience_ok; ++i) {
-        audience_ok = list->get(static_cast<unsigned>(i)).toString() == config_.service;
+        const Poco::Dynamic::Var& entry = list->get(static_cast<unsigned>(i));
+        audience_ok = entry.isString() && entry.extract<std::string>() == config_.service;
       }
     }
   }
@@ -343,8 +364,10 @@ Authentication TokenAuthenticator::Verify(const std::string& jwt,
       std::string name = entry->optValue<std::string>("name", "");
       std::vector<std::string> actions;
       if (auto list = entry->getArray("actions")) {
-        for (size_t j = 0; j < list->size(); ++j)
-          actions.push_back(list->get(static_cast<unsigned>(j)).toString());
+        for (size_t j = 0; j < list->size(); ++j) {
+          const Poco::Dynamic::Var& action = list->get(static_cast<unsigned>(j));
+          if (action.isString()) actions.push_back(action.extract<std::string>());
+        }
       }
       if (type == "repository") {
         accepted.caller.token_grants[name] |= ActionsFromNames(actions);

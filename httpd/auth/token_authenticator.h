@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include <Poco/JSON/Object.h>
+
 #include "auth/authenticator.h"
 #include "regfs/config/config.h"
 #include "regfs/core/status.h"
@@ -42,6 +44,9 @@ class TokenAuthenticator final : public Authenticator {
  private:
   struct Keys;
   explicit TokenAuthenticator(const Config::Token& config);
+  // The checks after the signature: issuer, audience, times, and the access claim.
+  Authentication CheckClaims(const Poco::JSON::Object& claims,
+                             std::chrono::system_clock::time_point now) const;
   const Config::Token config_;
   std::unique_ptr<Keys> keys_;
 };
