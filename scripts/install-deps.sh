@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
-# Installs what building (and, with --test, testing) regfs needs on Debian 12.
+# Installs what building (and, with --test, testing; with --fuzz, fuzzing) regfs needs on
+# Debian 12.
 # Packages already present are not reinstalled; apt runs only when something is missing.
 set -euo pipefail
 
 build_packages=(g++ cmake make pkg-config libpoco-dev libyaml-cpp-dev libssl-dev libgtest-dev libfuse3-dev fuse3)
 test_packages=(docker.io skopeo docker-registry curl jq python3 openssl ca-certificates rsync apache2-utils nodejs)
 
+# clang 14 with its compiler-rt: libclang_rt.fuzzer and the sanitizer runtimes.
+fuzz_packages=(clang libclang-rt-14-dev)
+
 packages=("${build_packages[@]}")
-if [[ "${1:-}" == "--test" ]]; then packages+=("${test_packages[@]}"); fi
+for option in "$@"; do
+  case "$option" in
+    --test) packages+=("${test_packages[@]}") ;;
+    --fuzz) packages+=("${fuzz_packages[@]}") ;;
+    *) echo "usage: $0 [--test] [--fuzz]" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do
