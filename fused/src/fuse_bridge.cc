@@ -80,6 +80,13 @@ void OnInit(void* userdata, fuse_conn_info* conn) {
   // Listings carry attributes (readdirplus), so `ls -l` and `find` need no lookup per entry.
   if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
   conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+  // With a change feed the kernel may open directories without asking (saving two round
+  // trips per directory of an `ls -lR`) and caches their listings until invalidated.
+  auto* bridge = static_cast<Bridge*>(userdata);
+  if (bridge->options.cache_listings && (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT)) {
+    conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
+    bridge->kernel_opens_directories = true;
+  }
 }
 
 void OnLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -118,11 +125,16 @@ void OnReadLink(fuse_req_t req, fuse_ino_t ino) {
 // A directory handle holds one listing for all of its readdir calls, so their offsets stay
 // stable. (The kernel serialises readdir calls on one handle.)
 struct DirHandle {
-  std::optional<std::vector<DirEntry>> entries;
+  ListingSnapshots::Listing entries;  // null until the first readdir
 };
 
 void OnOpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Bridge& bridge = BridgeOf(req);
+  if (bridge.kernel_opens_directories) {
+    // ENOSYS here means "open it yourself from now on" (FUSE_CAP_NO_OPENDIR_SUPPORT).
+    fuse_reply_err(req, ENOSYS);
+    return;
+  }
   auto* handle = new DirHandle;
   if (bridge.options.cache_listings) {
     // The kernel keeps the listing until told it changed, and then asks with readdir: list
@@ -136,30 +148,49 @@ void OnOpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       ReplyStatus(req, entries.status());
       return;
     }
-    handle->entries = std::move(*entries);
+    handle->entries = std::make_shared<const std::vector<DirEntry>>(std::move(*entries));
   }
   fi->fh = reinterpret_cast<uint64_t>(handle);
   if (fuse_reply_open(req, fi) != 0) delete handle;
 }
 
-// The handle's listing, taken now if opendir left it for later. Replies the error itself.
-DirHandle* ListedHandle(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+// The listing a readdir at `offset` continues: the handle's (taken now if opendir left it
+// for later), or without a handle the directory's snapshot. Replies the error itself.
+ListingSnapshots::Listing ListingFor(fuse_req_t req, fuse_ino_t ino, off_t offset,
+                                     fuse_file_info* fi) {
+  RegistryTree& tree = BridgeOf(req).tree;
+  auto list = [&] { return tree.ReadDir(ino); };
+  if (fi->fh == 0) {
+    auto listing = BridgeOf(req).snapshots.For(ino, offset, list);
+    if (!listing.ok()) {
+      ReplyStatus(req, listing.status());
+      return nullptr;
+    }
+    return *listing;
+  }
   auto* handle = reinterpret_cast<DirHandle*>(fi->fh);
   if (!handle->entries) {
-    auto entries = BridgeOf(req).tree.ReadDir(ino);
+    auto entries = list();
     if (!entries.ok()) {
       ReplyStatus(req, entries.status());
       return nullptr;
     }
-    handle->entries = std::move(*entries);
+    handle->entries = std::make_shared<const std::vector<DirEntry>>(std::move(*entries));
   }
-  return handle;
+  return handle->entries;
+}
+
+// A readdir at or past the end (the reader's last call, answered with nothing): a
+// handle-less listing is no longer needed.
+void FinishListing(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, off_t offset,
+                   size_t total) {
+  if (fi->fh == 0 && static_cast<size_t>(offset) >= total) BridgeOf(req).snapshots.Done(ino);
 }
 
 void OnReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
-  DirHandle* handle = ListedHandle(req, ino, fi);
-  if (handle == nullptr) return;
-  const std::vector<DirEntry>& entries = *handle->entries;
+  auto listing = ListingFor(req, ino, offset, fi);
+  if (listing == nullptr) return;
+  const std::vector<DirEntry>& entries = *listing;
   std::vector<char> buf(size);
   size_t used = 0;
   for (size_t i = static_cast<size_t>(offset); i < entries.size(); ++i) {
@@ -172,13 +203,14 @@ void OnReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_f
     if (need > size - used) break;
     used += need;
   }
+  FinishListing(req, ino, fi, offset, entries.size());
   fuse_reply_buf(req, buf.data(), used);
 }
 
 void OnReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* fi) {
-  DirHandle* handle = ListedHandle(req, ino, fi);
-  if (handle == nullptr) return;
-  const std::vector<DirEntry>& entries = *handle->entries;
+  auto listing = ListingFor(req, ino, offset, fi);
+  if (listing == nullptr) return;
+  const std::vector<DirEntry>& entries = *listing;
   RegistryTree& tree = BridgeOf(req).tree;
   std::vector<char> buf(size);
   size_t used = 0;
@@ -207,6 +239,7 @@ void OnReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fu
     }
     used += need;
   }
+  FinishListing(req, ino, fi, offset, entries.size());
   fuse_reply_buf(req, buf.data(), used);
 }
 

@@ -5,6 +5,13 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
 #include "registry_tree.h"
 
 namespace regfs::fused {
@@ -28,9 +35,63 @@ inline constexpr double kMutableTimeoutWithFeedSeconds = 30;
 // The operations table; `userdata` for fuse_session_new must point at a Bridge.
 const fuse_lowlevel_ops& BridgeOperations();
 
+// Listings being read without a directory handle. With a change feed the kernel opens
+// directories by itself (no OPENDIR/RELEASEDIR round trips) and caches their listings; a
+// listing longer than one readdir reply then spans several calls that share no handle, so
+// the listing taken at offset 0 serves the calls that continue it, keeping offsets stable.
+class ListingSnapshots {
+ public:
+  using Listing = std::shared_ptr<const std::vector<DirEntry>>;
+  // The snapshot of `dir` for a readdir at `offset`: a fresh one at offset 0 (or when none
+  // is kept), else the one that call took.
+  template <typename ListFn>
+  Result<Listing> For(Ino dir, off_t offset, ListFn list);
+  // The listing was read to its end: forget it.
+  void Done(Ino dir);
+
+ private:
+  struct Entry {
+    Listing listing;
+    std::chrono::steady_clock::time_point taken;
+  };
+  static constexpr size_t kMaxKept = 256;
+  std::mutex mu_;
+  std::map<Ino, Entry> kept_;  // GUARDED_BY(mu_)
+};
+
 struct Bridge {
   RegistryTree& tree;
   BridgeOptions options;
+  // Set in init when the kernel opens directories itself (with cache_listings only).
+  std::atomic<bool> kernel_opens_directories{false};
+  ListingSnapshots snapshots{};
 };
+
+template <typename ListFn>
+Result<ListingSnapshots::Listing> ListingSnapshots::For(Ino dir, off_t offset, ListFn list) {
+  const auto now = std::chrono::steady_clock::now();
+  if (offset > 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = kept_.find(dir);
+    if (it != kept_.end()) return it->second.listing;
+  }
+  auto entries = list();  // outside the lock: it reads storage
+  if (!entries.ok()) return entries.status();
+  Listing listing = std::make_shared<const std::vector<DirEntry>>(std::move(*entries));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (kept_.size() >= kMaxKept) {
+    // Listings abandoned midway (a reader that stopped early): drop those older than a minute,
+    // or all of them if that frees nothing.
+    std::erase_if(kept_, [&](const auto& kv) { return now - kv.second.taken > std::chrono::minutes(1); });
+    if (kept_.size() >= kMaxKept) kept_.clear();
+  }
+  kept_[dir] = Entry{listing, now};
+  return listing;
+}
+
+inline void ListingSnapshots::Done(Ino dir) {
+  std::lock_guard<std::mutex> lock(mu_);
+  kept_.erase(dir);
+}
 
 }  // namespace regfs::fused

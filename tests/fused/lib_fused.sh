@@ -16,12 +16,7 @@
 
 FUSED_FS_TIMEOUT=${FUSED_FS_TIMEOUT:-20}
 
-fused_bin() {
-    local b="${REGFS_FUSED:-}"
-    [[ -n "$b" ]] || fail "REGFS_FUSED is not set (path of the regfs-fused binary under test)"
-    [[ -x "$b" ]] || fail "REGFS_FUSED=$b is not an executable file"
-    printf '%s\n' "$b"
-}
+fused_bin() { env_bin REGFS_FUSED "the regfs-fused binary under test"; }
 
 require_fuse() {
     require_cmds fusermount3 mountpoint timeout
@@ -130,21 +125,10 @@ is_mounted() {
     awk -v p="$1" '$2 == p { f = 1 } END { exit !f }' /proc/mounts
 }
 
-# write_config FILE ROOT DELETE_ENABLED(true|false) [PORT]
+# write_config FILE ROOT DELETE_ENABLED(true|false) [PORT]: lib.sh's write_registry_config
+# on 127.0.0.1:PORT (default 0).
 write_config() {
-    local file=$1 root=$2 del=$3 port=${4:-0}
-    cat >"$file" <<EOF
-version: 0.1
-log:
-  level: info
-storage:
-  filesystem:
-    rootdirectory: $root
-  delete:
-    enabled: $del
-http:
-  addr: 127.0.0.1:$port
-EOF
+    write_registry_config "$1" "$2" "127.0.0.1:${4:-0}" "" "$3"
 }
 
 # mount_fused CONFIG MOUNTPOINT [OPTIONS...]: "regfs-fused -f OPTIONS CONFIG MOUNTPOINT" in the

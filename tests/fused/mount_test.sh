@@ -411,6 +411,21 @@ expect_eq "DELETE demo:cached" 202 "$(http_status DELETE /v2/demo/manifests/cach
 seen_within "tag DELETE over HTTP seen in a cached ls of _tags" lacks "$D/_tags" cached
 check_true "the deleted tag is gone" gone "$D/_tags/cached"
 
+step "a listing longer than one readdir reply stays whole and stable (the kernel opens directories itself)"
+many_expected=""
+for i in $(seq -w 1 300); do
+    code=$(put_tag demo "many-$i" "$TEST_TMP/amd.json")
+    [[ "$code" == 201 ]] || fail "PUT demo:many-$i gave $code"
+    many_expected+="many-$i "
+done
+seen_within "300 tags PUT over HTTP seen in the mount" lists "$D/_tags" many-300
+check "ls of a 300-entry _tags (several readdir replies)" "${many_expected% }" \
+    "$(t ls -A "$D/_tags" | grep '^many-' | LC_ALL=C sort | words)"
+check "two listings in a row agree" "$(t ls -A "$D/_tags" | md5sum)" "$(t ls -A "$D/_tags" | md5sum)"
+for i in $(seq -w 1 300); do curl -s -o /dev/null -X DELETE "$REGISTRY_URL/v2/demo/manifests/many-$i"; done
+seen_within "the 300 tags deleted over HTTP gone from the mount" lacks "$D/_tags" many-300
+check "no many-* tag left in the mount" 0 "$(t ls -A "$D/_tags" | grep -c '^many-' || true)"
+
 step "a new repository appears in a cached ls MOUNT; one deleted elsewhere disappears"
 ls_names "$M" >/dev/null
 push_oci "$SRC" late "$REG/fresh:v1"
