@@ -16,7 +16,8 @@ namespace {
 Bridge& BridgeOf(fuse_req_t req) { return *static_cast<Bridge*>(fuse_req_userdata(req)); }
 
 // An open file: the reader stays open for the file's lifetime (its fd feeds splice reads).
-struct OpenFile {
+struct OpenFile : OpenHandles::Handle {
+  OpenFile(std::unique_ptr<FileReader> r, Ino i) : reader(std::move(r)), ino(i) {}
   std::unique_ptr<FileReader> reader;
   Ino ino;
 };
@@ -124,7 +125,7 @@ void OnReadLink(fuse_req_t req, fuse_ino_t ino) {
 
 // A directory handle holds one listing for all of its readdir calls, so their offsets stay
 // stable. (The kernel serialises readdir calls on one handle.)
-struct DirHandle {
+struct DirHandle : OpenHandles::Handle {
   ListingSnapshots::Listing entries;  // null until the first readdir
 };
 
@@ -135,7 +136,7 @@ void OnOpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     fuse_reply_err(req, ENOSYS);
     return;
   }
-  auto* handle = new DirHandle;
+  auto handle = std::make_unique<DirHandle>();
   if (bridge.options.cache_listings) {
     // The kernel keeps the listing until told it changed, and then asks with readdir: list
     // only then, so an opendir served from the cache costs nothing.
@@ -144,14 +145,13 @@ void OnOpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   } else {
     auto entries = bridge.tree.ReadDir(ino);
     if (!entries.ok()) {
-      delete handle;
       ReplyStatus(req, entries.status());
       return;
     }
     handle->entries = std::make_shared<const std::vector<DirEntry>>(std::move(*entries));
   }
-  fi->fh = reinterpret_cast<uint64_t>(handle);
-  if (fuse_reply_open(req, fi) != 0) delete handle;
+  fi->fh = bridge.handles.Add(std::move(handle));
+  if (fuse_reply_open(req, fi) != 0) bridge.handles.Release(fi->fh);
 }
 
 // The listing a readdir at `offset` continues: the handle's (taken now if opendir left it
@@ -244,7 +244,7 @@ void OnReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fu
 }
 
 void OnReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  delete reinterpret_cast<DirHandle*>(fi->fh);
+  BridgeOf(req).handles.Release(fi->fh);
   fuse_reply_err(req, 0);
 }
 
@@ -257,11 +257,11 @@ void OnOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (!attr.ok()) return ReplyStatus(req, attr.status());
   auto reader = BridgeOf(req).tree.Open(ino, 0);
   if (!reader.ok()) return ReplyStatus(req, reader.status());
-  auto* file = new OpenFile{std::move(*reader), ino};
-  fi->fh = reinterpret_cast<uint64_t>(file);
+  Bridge& bridge = BridgeOf(req);
+  fi->fh = bridge.handles.Add(std::make_unique<OpenFile>(std::move(*reader), ino));
   // Content never changes: keep what the page cache holds across opens.
   fi->keep_cache = attr->immutable ? 1 : 0;
-  if (fuse_reply_open(req, fi) != 0) delete file;
+  if (fuse_reply_open(req, fi) != 0) bridge.handles.Release(fi->fh);
 }
 
 void OnRead(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_info* fi) {
@@ -290,7 +290,7 @@ void OnRead(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_inf
 }
 
 void OnRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  delete reinterpret_cast<OpenFile*>(fi->fh);
+  BridgeOf(req).handles.Release(fi->fh);
   fuse_reply_err(req, 0);
 }
 

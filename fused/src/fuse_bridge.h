@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <vector>
 
 #include "registry_tree.h"
@@ -59,12 +60,41 @@ class ListingSnapshots {
   std::map<Ino, Entry> kept_;  // GUARDED_BY(mu_)
 };
 
+// Handles given to the kernel (fi->fh) and not yet released. They are owned here, so those
+// still open when the mount goes away (a file open at SIGTERM) are freed with the Bridge
+// instead of leaking. The fh is the handle's address: reads use it without a lookup.
+class OpenHandles {
+ public:
+  struct Handle {
+    virtual ~Handle() = default;
+  };
+  uint64_t Add(std::unique_ptr<Handle> handle) {
+    auto fh = reinterpret_cast<uint64_t>(handle.get());
+    std::lock_guard<std::mutex> lock(mu_);
+    open_[fh] = std::move(handle);
+    return fh;
+  }
+  void Release(uint64_t fh) {
+    std::unique_ptr<Handle> released;  // destroyed outside the lock (it may close a file)
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = open_.find(fh); it != open_.end()) {
+      released = std::move(it->second);
+      open_.erase(it);
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<uint64_t, std::unique_ptr<Handle>> open_;  // GUARDED_BY(mu_)
+};
+
 struct Bridge {
   RegistryTree& tree;
   BridgeOptions options;
   // Set in init when the kernel opens directories itself (with cache_listings only).
   std::atomic<bool> kernel_opens_directories{false};
   ListingSnapshots snapshots{};
+  OpenHandles handles{};
 };
 
 template <typename ListFn>
