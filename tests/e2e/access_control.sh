@@ -43,21 +43,7 @@ expect_eq "bcrypt entries in htpasswd" 4 "$(grep -c ':\$2[aby]\$' "$HTPASSWD")"
 # ---------------------------------------------------------------- registry
 
 ROOT="$TEST_TMP/data"
-PORT=$(free_port)
-CFG="$TEST_TMP/registry.yml"
-LOGF="$TEST_TMP/registry.log"
-mkdir -p "$ROOT"
-cat >"$CFG" <<EOF
-version: 0.1
-log:
-  level: info
-storage:
-  filesystem:
-    rootdirectory: $ROOT
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$PORT
+AUTH_YAML=$(cat <<EOF
 auth:
   htpasswd:
     realm: $REALM
@@ -74,154 +60,68 @@ access:
     - repository: "**"
       users: {admin: [pull, push, delete]}
 EOF
-log "starting registry: $BIN serve $CFG"
-"$BIN" serve "$CFG" >"$LOGF" 2>&1 </dev/null &
-REG_PID=$!
-_E2E_REGISTRY_PIDS+=("$REG_PID")
-_E2E_LOGS+=("$LOGF")
-R="http://127.0.0.1:$PORT"
-REG="127.0.0.1:$PORT"
-deadline=$((SECONDS + 30))
-until [[ "$(http_code "$R/v2/")" == 401 ]]; do
-    if ! pid_alive "$REG_PID"; then
-        wait "$REG_PID" 2>/dev/null || true
-        cat "$CFG" "$LOGF" >&2
-        fail "registry exited during startup"
-    fi
-    ((SECONDS < deadline)) || fail "registry did not answer 401 on /v2/ within 30 s"
-    sleep 0.1
-done
-log "registry ready: pid $REG_PID, $R"
+)
+start_auth_registry "$BIN" "$ROOT" "$(free_port)" "$AUTH_YAML"
+R=$REGISTRY_URL LOGF=$REGISTRY_LOG
+REG="127.0.0.1:$REGISTRY_PORT"
 
 # ---------------------------------------------------------------- helpers
 
-# acurl USER CURL_ARGS...: curl as USER ("" = no credentials, "user:password"
-# given literally when USER contains ':'); prints the status code; body and
-# headers in $TEST_TMP/curl.body and curl.headers.
+# creds_of USER: "USER:PASSWORD" ("" for "", USER itself when it contains ':').
+creds_of() {
+    if [[ "$1" == *:* || -z "$1" ]]; then printf '%s' "$1"; else printf '%s' "$1:${PW[$1]}"; fi
+}
+# acurl USER CURL_ARGS...: http_req (lib.sh) as USER ("" = no credentials,
+# "user:password" given literally when USER contains ':'); prints the status code.
 acurl() {
     local who=$1
     shift
     local auth=()
-    if [[ "$who" == *:* ]]; then
-        auth=(-u "$who")
-    elif [[ -n "$who" ]]; then
-        auth=(-u "$who:${PW[$who]}")
-    fi
-    : >"$TEST_TMP/curl.body"
-    curl -sS --connect-timeout 5 --max-time 30 "${auth[@]}" -o "$TEST_TMP/curl.body" \
-        -D "$TEST_TMP/curl.headers" -w '%{http_code}' "$@" 2>"$TEST_TMP/curl.err" || true
-}
-header_of() { # header_of NAME: from the last acurl response
-    local line n v=
-    while IFS= read -r line || [[ -n "$line" ]]; do
-        line=${line%$'\r'}
-        [[ "$line" == *:* ]] || continue
-        n=${line%%:*}
-        if [[ "${n,,}" == "${1,,}" ]]; then
-            v=${line#*:}
-            v=${v# }
-        fi
-    done <"$TEST_TMP/curl.headers"
-    printf '%s' "$v"
-}
-last_response() {
-    printf '%s %s' "$(tr -d '\r' <"$TEST_TMP/curl.headers" | tr '\n' '|' | cut -c1-600)" "$(head -c 400 "$TEST_TMP/curl.body")"
-}
-body_code() { # the first errors[].code of the last response body ("" if none)
-    local body re='"code"[[:space:]]*:[[:space:]]*"([A-Za-z_]+)"'
-    body=$(<"$TEST_TMP/curl.body")
-    [[ "$body" =~ $re ]] && printf '%s' "${BASH_REMATCH[1]}"
-    return 0
+    [[ -z "$who" ]] || auth=(-u "$(creds_of "$who")")
+    http_req "${auth[@]}" "$@" || true
 }
 # expect_status WHAT CODE USER CURL_ARGS...
 expect_status() {
-    local what=$1 want=$2 got
+    local what=$1 want=$2
     shift 2
-    got=$(acurl "$@")
-    [[ "$got" == "$want" ]] || fail "$what: expected HTTP $want, got $got: $(last_response) $(cat "$TEST_TMP/curl.err")"
-    ok "$what: HTTP $want"
+    expect_http "$what" "$want" acurl "$@"
 }
 # expect_401 WHAT USER CURL_ARGS...: 401, Basic challenge, UNAUTHORIZED
 expect_401() {
-    local what=$1 h code
+    local what=$1
     shift
     expect_status "$what" 401 "$@"
-    h=$(header_of WWW-Authenticate)
-    [[ "$h" == "Basic realm=\"$REALM\"" ]] || fail "$what: expected WWW-Authenticate: Basic realm=\"$REALM\", got '$h'"
-    code=$(body_code)
-    [[ -z "$code" || "$code" == UNAUTHORIZED ]] || fail "$what: expected error code UNAUTHORIZED, got $code: $(last_response)"
+    expect_basic_challenge "$what" "$REALM"
 }
 # expect_403 WHAT USER CURL_ARGS...: 403 DENIED
 expect_403() {
-    local what=$1 code
+    local what=$1
     shift
     expect_status "$what" 403 "$@"
-    code=$(body_code)
-    local body
-    body=$(<"$TEST_TMP/curl.body")
-    [[ "$code" == DENIED || ( -z "$code" && "$body" == HTTP/* ) ]] ||
-        fail "$what: expected error code DENIED, got '$code': $(last_response)"
+    expect_error_body "$what" DENIED
 }
 
-tree_snapshot() { (cd "$ROOT" && find docker/registry/v2 -printf '%p %s\n' 2>/dev/null | sort) || true; }
-snap() { tree_snapshot >"$TEST_TMP/tree.before"; }
-expect_unchanged() {
-    tree_snapshot >"$TEST_TMP/tree.after"
-    if ! cmp -s "$TEST_TMP/tree.before" "$TEST_TMP/tree.after"; then
-        fail "$1: the storage tree changed: $(diff "$TEST_TMP/tree.before" "$TEST_TMP/tree.after" | head -n 20 | tr '\n' '|')"
-    fi
-    ok "$1: storage tree unchanged"
-}
-
-echo '{}' >"$TEST_TMP/skopeo-auth.json"
-skc() { REGISTRY_AUTH_FILE="$TEST_TMP/skopeo-auth.json" sk "$@"; }
 SRC="$TEST_TMP/oci-src"
-# skopeo_push USER REF (USER "" = --no-creds)
-skopeo_push() {
-    local c=(--dest-no-creds)
-    [[ -z "$1" ]] || c=(--dest-creds "$1:${PW[$1]}")
-    skc copy --all --preserve-digests --dest-tls-verify=false "${c[@]}" \
-        "oci:$SRC:v1" "docker://$2" >"$TEST_TMP/sk.out" 2>&1
-}
-# skopeo_pull USER REF DIR
-skopeo_pull() {
-    local c=(--src-no-creds)
-    [[ -z "$1" ]] || c=(--src-creds "$1:${PW[$1]}")
-    rm -rf "$3"
-    skc copy --all --preserve-digests --src-tls-verify=false "${c[@]}" \
-        "docker://$2" "oci:$3:v1" >"$TEST_TMP/sk.out" 2>&1
-}
 must_push() { # must_push USER REPO
-    skopeo_push "$1" "$REG/$2:v1" || {
-        cat "$TEST_TMP/sk.out" >&2
-        fail "skopeo copy -> $2:v1 as ${1:-anonymous} failed"
-    }
-    ok "skopeo copy -> $2:v1 as ${1:-anonymous}"
+    expect_success "skopeo copy -> $2:v1 as ${1:-anonymous}" \
+        skopeo_push "$(creds_of "$1")" "oci:$SRC:v1" "$REG/$2:v1"
 }
-must_not_push() { # must_not_push USER REPO
-    snap
-    if skopeo_push "$1" "$REG/$2:v1"; then
-        fail "skopeo copy -> $2:v1 as ${1:-anonymous} succeeded"
-    fi
-    grep -qiE 'unauthorized|authentication required|denied|401|403' "$TEST_TMP/sk.out" ||
-        fail "skopeo copy -> $2:v1 as ${1:-anonymous} failed, but not for authorization: $(cat "$TEST_TMP/sk.out")"
-    ok "skopeo copy -> $2:v1 as ${1:-anonymous}: refused ($(tail -n1 "$TEST_TMP/sk.out" | cut -c1-140))"
-    expect_unchanged "after the refused copy to $2 as ${1:-anonymous}"
+must_not_push() { # must_not_push USER REPO: refused, and nothing stored
+    snapshot_storage "$ROOT"
+    expect_refusal "skopeo copy -> $2:v1 as ${1:-anonymous}" "$AUTH_REFUSED_RE" \
+        skopeo_push "$(creds_of "$1")" "oci:$SRC:v1" "$REG/$2:v1"
+    expect_storage_unchanged "after the refused copy to $2 as ${1:-anonymous}"
 }
 must_pull() { # must_pull USER REPO
-    skopeo_pull "$1" "$REG/$2:v1" "$TEST_TMP/oci-pull" || {
-        cat "$TEST_TMP/sk.out" >&2
-        fail "skopeo copy $2:v1 -> oci as ${1:-anonymous} failed"
-    }
+    rm -rf "$TEST_TMP/oci-pull"
+    expect_success "skopeo copy $2:v1 -> oci as ${1:-anonymous}" \
+        skopeo_pull "$(creds_of "$1")" "$REG/$2:v1" "oci:$TEST_TMP/oci-pull:v1"
     expect_eq "digest of $2:v1 pulled by ${1:-anonymous}" "$sdigest" "$(oci_tag_digest "$TEST_TMP/oci-pull" v1)"
 }
 must_not_pull() { # must_not_pull USER REPO
-    if skopeo_pull "$1" "$REG/$2:v1" "$TEST_TMP/oci-pull"; then
-        fail "skopeo copy $2:v1 -> oci as ${1:-anonymous} succeeded"
-    fi
-    grep -qiE 'unauthorized|authentication required|denied|401|403' "$TEST_TMP/sk.out" ||
-        fail "skopeo copy $2:v1 as ${1:-anonymous} failed, but not for authorization: $(cat "$TEST_TMP/sk.out")"
-    ok "skopeo copy $2:v1 as ${1:-anonymous}: refused ($(tail -n1 "$TEST_TMP/sk.out" | cut -c1-140))"
+    rm -rf "$TEST_TMP/oci-pull"
+    expect_refusal "skopeo copy $2:v1 -> oci as ${1:-anonymous}" "$AUTH_REFUSED_RE" \
+        skopeo_pull "$(creds_of "$1")" "$REG/$2:v1" "oci:$TEST_TMP/oci-pull:v1"
 }
 ACCEPT_OCI='Accept: application/vnd.oci.image.manifest.v1+json'
 
@@ -251,12 +151,12 @@ expect_status "anonymous GET public/x blob" 200 "" -o /dev/null "$R/v2/public/x/
 expect_status "anonymous tags/list of public/x" 200 "" "$R/v2/public/x/tags/list"
 expect_401 "anonymous GET private/secret:v1" "" -H "$ACCEPT_OCI" "$R/v2/private/secret/manifests/v1"
 expect_401 "anonymous GET team/app tags/list" "" "$R/v2/team/app/tags/list"
-snap
+snapshot_storage "$ROOT"
 expect_401 "anonymous POST upload to public/x" "" -X POST "$R/v2/public/x/blobs/uploads/"
 expect_401 "anonymous PUT manifest public/x:anon" "" -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
     --data-binary "@$SRC/blobs/sha256/${sdigest#sha256:}" "$R/v2/public/x/manifests/anon"
 expect_401 "anonymous DELETE public/x manifest" "" -X DELETE "$R/v2/public/x/manifests/$sdigest"
-expect_unchanged "after the anonymous writes"
+expect_storage_unchanged "after the anonymous writes"
 expect_401 "GET public/x:v1 with a wrong password" "carol:wrong-${PW[carol]}" -H "$ACCEPT_OCI" "$R/v2/public/x/manifests/v1"
 expect_401 "GET public/x:v1 as an unknown user" "mallory:x" -H "$ACCEPT_OCI" "$R/v2/public/x/manifests/v1"
 
@@ -288,11 +188,11 @@ must_push bob team/bobs
 expect_403 "carol GET team/app:v1 (authenticated, not a developer)" carol -H "$ACCEPT_OCI" "$R/v2/team/app/manifests/v1"
 must_not_pull carol team/app
 must_not_push carol team/app
-snap
+snapshot_storage "$ROOT"
 expect_403 "carol POST upload to team/app" carol -X POST "$R/v2/team/app/blobs/uploads/"
 expect_403 "carol PUT manifest team/app:carol" carol -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
     --data-binary "@$SRC/blobs/sha256/${sdigest#sha256:}" "$R/v2/team/app/manifests/carol"
-expect_unchanged "after carol's refused writes"
+expect_storage_unchanged "after carol's refused writes"
 expect_status "HEAD team/app:carol as admin" 404 admin -I "$R/v2/team/app/manifests/carol"
 must_pull carol public/x
 must_pull carol public/x/y
@@ -339,11 +239,11 @@ expect_status "alice mounts $LAYER from public/x into team/app3" 201 alice \
 expect_status "HEAD team/app3 blob $LAYER as alice" 200 alice -I "$R/v2/team/app3/blobs/$LAYER"
 
 step "DELETE: admin only"
-snap
+snapshot_storage "$ROOT"
 expect_403 "alice DELETE team/app manifest (developers have no delete)" alice -X DELETE "$R/v2/team/app/manifests/$sdigest"
 expect_403 "carol DELETE public/x manifest" carol -X DELETE "$R/v2/public/x/manifests/$sdigest"
 expect_401 "anonymous DELETE team/app manifest" "" -X DELETE "$R/v2/team/app/manifests/$sdigest"
-expect_unchanged "after the refused deletes"
+expect_storage_unchanged "after the refused deletes"
 expect_status "admin DELETE team/app manifest" 202 admin -X DELETE "$R/v2/team/app/manifests/$sdigest"
 expect_status "team/app manifest after DELETE" 404 alice -I -H "$ACCEPT_OCI" "$R/v2/team/app/manifests/$sdigest"
 expect_status "admin DELETE team/bobs blob $LAYER" 202 admin -X DELETE "$R/v2/team/bobs/blobs/$LAYER"
@@ -352,65 +252,35 @@ expect_status "admin DELETE team/bobs blob $LAYER" 202 admin -X DELETE "$R/v2/te
 
 step "docker: login, push, pull, refusals"
 start_dockerd
-ctx="$TEST_TMP/ctx"
-mkdir -p "$ctx/base/etc"
-printf 'NAME=regfs-e2e-acl\n' >"$ctx/base/etc/os-release"
-head -c 200000 /dev/urandom >"$ctx/base/etc/random.bin"
-tar -C "$ctx/base" -cf "$ctx/base.tar" .
 IMG="$REG/team/docker"
-timeout 60 docker import "$ctx/base.tar" "$IMG:v1" >/dev/null
+docker_import_base "$IMG:v1" regfs-e2e-acl 200000
 image_id=$(docker image inspect -f '{{.Id}}' "$IMG:v1")
-docker_login() { # docker_login USER
-    printf '%s' "${PW[$1]}" | timeout 60 docker login "$REG" -u "$1" --password-stdin >"$TEST_TMP/docker.out" 2>&1 || {
-        cat "$TEST_TMP/docker.out" >&2
-        fail "docker login $REG -u $1 failed"
-    }
-    ok "docker login $REG -u $1"
-}
-docker_logout() { timeout 60 docker logout "$REG" >/dev/null 2>&1 || fail "docker logout failed"; }
 
-if printf '%s' "wrong" | timeout 60 docker login "$REG" -u alice --password-stdin >"$TEST_TMP/docker.out" 2>&1; then
-    fail "docker login with a wrong password succeeded"
-fi
-ok "docker login with a wrong password: refused ($(tail -n1 "$TEST_TMP/docker.out"))"
-docker_login alice
-out=$(timeout 120 docker push "$IMG:v1" 2>&1) || {
-    printf '%s\n' "$out" >&2
-    fail "docker push $IMG:v1 as alice failed"
-}
-pushed=$(sed -n 's/.*digest: \(sha256:[0-9a-f]\{64\}\).*/\1/p' <<<"$out" | tail -n1)
-[[ -n "$pushed" ]] || fail "docker push did not report a digest: $out"
+expect_refusal "docker login with a wrong password" "" \
+    timeout 60 docker login "$REG" -u alice --password-stdin <<<"wrong"
+docker_login "$REG" alice "${PW[alice]}"
+pushed=$(docker_push "$IMG:v1")
 ok "docker push $IMG:v1 as alice -> $pushed"
-docker_logout
+docker_logout "$REG"
 
-docker_login carol
+docker_login "$REG" carol "${PW[carol]}"
 # (docker 20.10 retries an upload refused with 403 DENIED 5 times, ~50 s:
 # one refused docker push only; skopeo covers the other refusals.)
 docker tag "$IMG:v1" "$IMG:carol"
-snap
-if timeout 120 docker push "$IMG:carol" >"$TEST_TMP/docker.out" 2>&1; then
-    fail "docker push $IMG:carol as carol succeeded"
-fi
-grep -qiE 'denied|unauthorized|authentication required|403' "$TEST_TMP/docker.out" ||
-    fail "docker push as carol failed, but not for authorization: $(cat "$TEST_TMP/docker.out")"
-ok "docker push $IMG:carol as carol: refused ($(tail -n1 "$TEST_TMP/docker.out"))"
-expect_unchanged "after carol's refused docker push"
+snapshot_storage "$ROOT"
+expect_refusal "docker push $IMG:carol as carol" 'denied|unauthorized|authentication required|403' \
+    timeout 120 docker push "$IMG:carol"
+expect_storage_unchanged "after carol's refused docker push"
 docker rmi -f "$IMG:v1" "$IMG:carol" >/dev/null
 [[ -z "$(docker image ls -aq)" ]] || fail "images left after rmi: $(docker image ls -a)"
-if timeout 120 docker pull "$IMG:v1" >"$TEST_TMP/docker.out" 2>&1; then
-    fail "docker pull $IMG:v1 as carol succeeded"
-fi
-ok "docker pull $IMG:v1 as carol: refused ($(tail -n1 "$TEST_TMP/docker.out"))"
-docker_logout
+expect_refusal "docker pull $IMG:v1 as carol" "" timeout 120 docker pull "$IMG:v1"
+docker_logout "$REG"
 
-docker_login bob
-timeout 120 docker pull "$IMG:v1" >"$TEST_TMP/docker.out" 2>&1 || {
-    cat "$TEST_TMP/docker.out" >&2
-    fail "docker pull $IMG:v1 as bob failed"
-}
+docker_login "$REG" bob "${PW[bob]}"
+docker_pull "$IMG:v1"
 expect_eq "image ID pulled by bob" "$image_id" "$(docker image inspect -f '{{.Id}}' "$IMG:v1")"
 expect_eq "repo digest pulled by bob" "$IMG@$pushed" "$(docker image inspect -f '{{index .RepoDigests 0}}' "$IMG:v1")"
-docker_logout
+docker_logout "$REG"
 
 # Observation only: docker does not send a request without credentials after
 # a Basic challenge on /v2/ ("no basic auth credentials").

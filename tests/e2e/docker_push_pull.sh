@@ -53,22 +53,13 @@ layers2=$(docker image inspect -f '{{json .RootFS.Layers}}' "$IMG:v2")
 log "built v2 $image_id2 with $(jq length <<<"$layers2") layers"
 
 step "docker push $IMG:v1 and :v2"
-push_digest() { # push REF, print the manifest digest docker reports
-    local out
-    out=$(timeout 120 docker push "$1" 2>&1) || {
-        printf '%s\n' "$out" >&2
-        fail "docker push $1 failed"
-    }
-    printf '%s\n' "$out" | sed -n 's/.*digest: \(sha256:[0-9a-f]\{64\}\).*/\1/p' | tail -n1
-}
-d1=$(push_digest "$IMG:v1")
-[[ -n "$d1" ]] || fail "docker push $IMG:v1 did not report a digest"
+d1=$(docker_push "$IMG:v1")
 ok "pushed v1 -> $d1"
-d2=$(push_digest "$IMG:v2")
-[[ -n "$d2" ]] || fail "docker push $IMG:v2 did not report a digest"
+d2=$(docker_push "$IMG:v2")
 ok "pushed v2 -> $d2"
 [[ "$d1" != "$d2" ]] || fail "v1 and v2 have the same manifest digest"
-expect_eq "digest of v1 pushed again" "$d1" "$(push_digest "$IMG:v1")"
+d1again=$(docker_push "$IMG:v1")
+expect_eq "digest of v1 pushed again" "$d1" "$d1again"
 
 step "check the registry view with curl"
 expect_eq "tags/list of team/app" "v1 v2" "$(tags_of team/app)"
@@ -76,9 +67,8 @@ expect_eq "tags/list of team/app" "v1 v2" "$(tags_of team/app)"
 ok "team/app in catalog"
 reg_get /v2/team/app/manifests/v1 >"$TEST_TMP/manifest.json"
 expect_eq "sha256 of manifest bytes" "$d1" "sha256:$(sha256_of "$TEST_TMP/manifest.json")"
-hdr=$(curl -sSfI -H "Accept: $MANIFEST_ACCEPT" "$REGISTRY_URL/v2/team/app/manifests/v2" |
-    tr -d '\r' | awk -F': ' 'tolower($1) == "docker-content-digest" { print $2 }')
-expect_eq "Docker-Content-Digest of HEAD v2" "$d2" "$hdr"
+expect_http "HEAD team/app:v2" 200 http_req -I -H "Accept: $MANIFEST_ACCEPT" "$REGISTRY_URL/v2/team/app/manifests/v2"
+expect_eq "Docker-Content-Digest of HEAD v2" "$d2" "$(header_of Docker-Content-Digest)"
 expect_eq "manifest mediaType" application/vnd.docker.distribution.manifest.v2+json \
     "$(jq -r .mediaType "$TEST_TMP/manifest.json")"
 expect_eq "manifest config digest = image ID" "$image_id" "$(jq -r .config.digest "$TEST_TMP/manifest.json")"
@@ -91,21 +81,15 @@ docker rmi -f "$IMG:v1" "$IMG:v2" regfs-e2e/base:1 >/dev/null
 left=$(docker image ls -aq)
 [[ -z "$left" ]] || fail "images still present after rmi: $left"
 ok "local image store is empty"
-pull() {
-    timeout 120 docker pull "$1" >"$TEST_TMP/pull.out" 2>&1 || {
-        cat "$TEST_TMP/pull.out" >&2
-        fail "docker pull $1 failed"
-    }
-}
-pull "$IMG:v1"
+docker_pull "$IMG:v1"
 expect_eq "image ID of v1 after pull" "$image_id" "$(docker image inspect -f '{{.Id}}' "$IMG:v1")"
 expect_eq "layer diff IDs of v1 after pull" "$layers" "$(docker image inspect -f '{{json .RootFS.Layers}}' "$IMG:v1")"
 expect_eq "repo digest of v1 after pull" "$IMG@$d1" "$(docker image inspect -f '{{index .RepoDigests 0}}' "$IMG:v1")"
-pull "$IMG:v2"
+docker_pull "$IMG:v2"
 expect_eq "image ID of v2 after pull" "$image_id2" "$(docker image inspect -f '{{.Id}}' "$IMG:v2")"
 expect_eq "layer diff IDs of v2 after pull" "$layers2" "$(docker image inspect -f '{{json .RootFS.Layers}}' "$IMG:v2")"
 docker rmi -f "$IMG:v2" >/dev/null
-pull "$IMG@$d2"
+docker_pull "$IMG@$d2"
 expect_eq "image ID pulled by digest $d2" "$image_id2" "$(docker image inspect -f '{{.Id}}' "$IMG@$d2")"
 
 step "file contents survive (docker create + export, no run)"

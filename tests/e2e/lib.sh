@@ -61,12 +61,25 @@ require_root() {
     fi
 }
 
-# registry_bin: the binary under test, validated.
-registry_bin() {
-    local b="${REGFS_HTTPD:-}"
-    [[ -n "$b" ]] || fail "REGFS_HTTPD is not set (path of the registry binary under test)"
-    [[ -x "$b" ]] || fail "REGFS_HTTPD=$b is not an executable file"
+# env_bin VAR WHAT: the executable file named by the environment variable VAR
+# (WHAT says what it is, for the message when VAR is unset or wrong).
+env_bin() {
+    local b="${!1:-}"
+    [[ -n "$b" ]] || fail "$1 is not set (path of $2)"
+    [[ -x "$b" ]] || fail "$1=$b is not an executable file"
     printf '%s\n' "$b"
+}
+
+# registry_bin: the binary under test, validated.
+registry_bin() { env_bin REGFS_HTTPD "the registry binary under test"; }
+
+# show_files FILE...: each FILE, under a header line, on stderr (for failures).
+show_files() {
+    local f
+    for f in "$@"; do
+        printf -- '----- %s -----\n' "$f" >&2
+        cat "$f" >&2 2>/dev/null || true
+    done
 }
 
 # ---------------------------------------------------------------- cleanup
@@ -198,18 +211,13 @@ http_code() {
     curl -s -o /dev/null -w '%{http_code}' --connect-timeout 2 --max-time 5 "$1" 2>/dev/null || true
 }
 
-# start_registry BIN ROOT PORT [EXTRA_YAML]
-# Writes a Distribution-style config.yml, starts "BIN serve CONFIG" in the
-# background and waits (30 s at most) until GET /v2/ answers 200.
-# Sets REGISTRY_PID, REGISTRY_PORT, REGISTRY_URL (http://127.0.0.1:PORT), REGISTRY_LOG.
-start_registry() {
-    local bin=$1 root=$2 port=$3 extra=${4:-}
-    [[ -x "$bin" ]] || fail "registry binary '$bin' is not executable"
-    _E2E_REG_SEQ=$((_E2E_REG_SEQ + 1))
-    local cfg="$TEST_TMP/registry-$_E2E_REG_SEQ.yml"
-    local logf="$TEST_TMP/registry-$_E2E_REG_SEQ.log"
-    mkdir -p "$root"
-    cat >"$cfg" <<EOF
+# write_registry_config FILE ROOT ADDR [EXTRA_YAML [DELETE_ENABLED]]
+# A Distribution-style config.yml: filesystem storage in ROOT with
+# storage.delete.enabled DELETE_ENABLED (default true), http.addr ADDR, then
+# EXTRA_YAML as is (lines indented by two spaces continue the http section).
+write_registry_config() {
+    local file=$1 root=$2 addr=$3 extra=${4:-} del=${5:-true}
+    cat >"$file" <<EOF
 version: 0.1
 log:
   level: info
@@ -217,40 +225,78 @@ storage:
   filesystem:
     rootdirectory: $root
   delete:
-    enabled: true
+    enabled: $del
 http:
-  addr: 127.0.0.1:$port
+  addr: $addr
 EOF
-    [[ -z "$extra" ]] || printf '%s\n' "$extra" >>"$cfg"
+    [[ -z "$extra" ]] || printf '%s\n' "$extra" >>"$file"
+}
 
-    log "starting registry #$_E2E_REG_SEQ: $bin serve $cfg (root $root, port $port)"
+# serve_registry BIN CONFIG LOG NAME READY_CMD...
+# Starts "BIN serve CONFIG" in the background (output in LOG, stopped at exit)
+# and waits (30 s at most) until READY_CMD succeeds; if the registry exits
+# first or the time runs out, shows CONFIG and LOG and fails.  READY_CMD may
+# set READY_LAST to what it last saw, for that message.  Sets REGISTRY_PID and
+# REGISTRY_LOG.
+READY_LAST=
+serve_registry() {
+    local bin=$1 cfg=$2 logf=$3 name=$4
+    shift 4
+    [[ -x "$bin" ]] || fail "registry binary '$bin' is not executable"
+    log "starting registry $name: $bin serve $cfg"
     "$bin" serve "$cfg" >"$logf" 2>&1 </dev/null &
     local pid=$!
     _E2E_REGISTRY_PIDS+=("$pid")
     _E2E_LOGS+=("$logf")
     REGISTRY_PID=$pid
-    REGISTRY_PORT=$port
-    REGISTRY_URL="http://127.0.0.1:$port"
     REGISTRY_LOG=$logf
-
-    local deadline=$((SECONDS + 30)) code=000
-    while ((SECONDS < deadline)); do
-        code=$(http_code "$REGISTRY_URL/v2/")
-        [[ "$code" == 200 ]] && break
+    READY_LAST=
+    local deadline=$((SECONDS + 30))
+    until "$@"; do
         if ! pid_alive "$pid"; then
             wait "$pid" 2>/dev/null || true
-            printf -- '----- %s -----\n' "$logf" >&2
-            cat "$logf" >&2
-            fail "registry $bin exited during startup (config $cfg)"
+            show_files "$cfg" "$logf"
+            fail "registry $name ($bin) exited during startup (config $cfg)"
+        fi
+        if ((SECONDS >= deadline)); then
+            show_files "$cfg" "$logf"
+            fail "registry $name ($bin) not ready within 30 s: ${READY_LAST:-"$*" failed}"
         fi
         sleep 0.1
     done
-    if [[ "$code" != 200 ]]; then
-        printf -- '----- %s -----\n' "$logf" >&2
-        cat "$logf" >&2
-        fail "registry $bin did not answer 200 on $REGISTRY_URL/v2/ within 30 s (last status $code)"
-    fi
-    log "registry #$_E2E_REG_SEQ ready: pid $pid, $REGISTRY_URL"
+    log "registry $name ready: pid $pid"
+}
+
+# v2_answers CODE URL: GET URL/v2/ answers CODE (a READY_CMD for serve_registry).
+v2_answers() {
+    local got
+    got=$(http_code "$2/v2/")
+    READY_LAST="GET $2/v2/ answered $got, not $1"
+    [[ "$got" == "$1" ]]
+}
+
+# start_registry BIN ROOT PORT [EXTRA_YAML]
+# Writes a config.yml (write_registry_config, on 127.0.0.1:PORT), starts
+# "BIN serve CONFIG" and waits (30 s at most) until GET /v2/ answers 200.
+# Sets REGISTRY_PID, REGISTRY_PORT, REGISTRY_URL (http://127.0.0.1:PORT), REGISTRY_LOG.
+start_registry() { _e2e_start_registry 200 "$@"; }
+
+# start_auth_registry BIN ROOT PORT [EXTRA_YAML]: start_registry for a registry
+# that requires authentication (EXTRA_YAML has its auth section): ready when
+# GET /v2/ answers 401.
+start_auth_registry() { _e2e_start_registry 401 "$@"; }
+
+_e2e_start_registry() {
+    local want=$1 bin=$2 root=$3 port=$4 extra=${5:-}
+    _E2E_REG_SEQ=$((_E2E_REG_SEQ + 1))
+    local cfg="$TEST_TMP/registry-$_E2E_REG_SEQ.yml"
+    local logf="$TEST_TMP/registry-$_E2E_REG_SEQ.log"
+    mkdir -p "$root"
+    write_registry_config "$cfg" "$root" "127.0.0.1:$port" "$extra"
+    REGISTRY_PORT=$port
+    REGISTRY_URL="http://127.0.0.1:$port"
+    serve_registry "$bin" "$cfg" "$logf" "#$_E2E_REG_SEQ (root $root, $REGISTRY_URL)" \
+        v2_answers "$want" "$REGISTRY_URL"
 }
 
 # stop_registry [PID]: SIGTERM, wait up to 10 s, then SIGKILL (default: last started).
@@ -402,6 +448,33 @@ sk() {
     timeout 120 skopeo --insecure-policy --tmpdir "$TEST_TMP" "$@"
 }
 
+# skc ARGS...: sk with an empty auth file, so that no credentials from this
+# machine's auth files are sent or override the ones a test gives.
+skc() {
+    [[ -f "$TEST_TMP/skopeo-auth.json" ]] || echo '{}' >"$TEST_TMP/skopeo-auth.json"
+    REGISTRY_AUTH_FILE="$TEST_TMP/skopeo-auth.json" sk "$@"
+}
+
+# skopeo_push CREDS SRC REF: skc copy --all --preserve-digests from SRC (e.g.
+# oci:DIR:TAG) to docker://REF without TLS verification, as CREDS
+# ("user:password"; "" = no credentials). Returns skopeo's status.
+skopeo_push() {
+    local c=(--dest-no-creds)
+    [[ -z "$1" ]] || c=(--dest-creds "$1")
+    skc copy --all --preserve-digests --dest-tls-verify=false "${c[@]}" "$2" "docker://$3"
+}
+
+# skopeo_pull CREDS REF DST: skc copy --all --preserve-digests from docker://REF
+# to DST (e.g. oci:DIR:TAG) without TLS verification, as CREDS (as skopeo_push).
+skopeo_pull() {
+    local c=(--src-no-creds)
+    [[ -z "$1" ]] || c=(--src-creds "$1")
+    skc copy --all --preserve-digests --src-tls-verify=false "${c[@]}" "docker://$2" "$3"
+}
+
+# Output patterns of clients refused for lack of authentication or authorization.
+AUTH_REFUSED_RE='unauthorized|authentication required|denied|401|403'
+
 # mkoci DIR NAME ARGS...: generate an OCI layout (see mkoci.py)
 mkoci() { "$PYTHON" "$E2E_DIR/mkoci.py" "$@"; }
 
@@ -462,3 +535,221 @@ layoutcheck() { "$PYTHON" "$E2E_DIR/layoutcheck.py" "$@"; }
 
 # regcheck ARGS...: walk the registry and verify every tag/manifest/blob (see regcheck.py)
 regcheck() { "$PYTHON" "$E2E_DIR/regcheck.py" "$@"; }
+
+# ---------------------------------------------------------------- commands that must work or be refused
+
+# Output of the last expect_success / expect_refusal command.
+CMD_OUT="$TEST_TMP/cmd.out"
+
+# expect_success WHAT CMD...: CMD must succeed; its output (in $CMD_OUT) is
+# shown when it fails.
+expect_success() {
+    local what=$1
+    shift
+    "$@" >"$CMD_OUT" 2>&1 || {
+        cat "$CMD_OUT" >&2
+        fail "$what failed"
+    }
+    ok "$what"
+}
+
+# expect_refusal WHAT ERE CMD...: CMD must fail, and its output (in $CMD_OUT)
+# must match the extended regular expression ERE (case-insensitive; "" = any
+# failure will do).
+expect_refusal() {
+    local what=$1 re=$2 last
+    shift 2
+    if "$@" >"$CMD_OUT" 2>&1; then
+        fail "$what succeeded: $(tail -n 3 "$CMD_OUT")"
+    fi
+    [[ -z "$re" ]] || grep -qiE -- "$re" "$CMD_OUT" ||
+        fail "$what failed, but its output does not match /$re/: $(cat "$CMD_OUT")"
+    last=$(grep -v '^[[:space:]]*$' "$CMD_OUT" | tail -n1) || true
+    ((${#last} <= 160)) || last="...${last: -157}"
+    ok "$what: refused ($last)"
+}
+
+# ---------------------------------------------------------------- storage tree
+
+# storage_listing ROOT: every path and file size under ROOT/docker/registry/v2, sorted.
+storage_listing() {
+    (cd "$1" && find docker/registry/v2 -printf '%p %s\n' 2>/dev/null | sort) || true
+}
+
+# snapshot_storage ROOT: remember the storage tree of ROOT for expect_storage_unchanged.
+_E2E_SNAPSHOT_ROOT=
+snapshot_storage() {
+    _E2E_SNAPSHOT_ROOT=$1
+    storage_listing "$1" >"$TEST_TMP/storage.before"
+}
+
+# expect_storage_unchanged WHAT: the tree is as the last snapshot_storage saw it.
+expect_storage_unchanged() {
+    [[ -n "$_E2E_SNAPSHOT_ROOT" ]] || fail "$1: expect_storage_unchanged without snapshot_storage"
+    storage_listing "$_E2E_SNAPSHOT_ROOT" >"$TEST_TMP/storage.after"
+    if ! cmp -s "$TEST_TMP/storage.before" "$TEST_TMP/storage.after"; then
+        fail "$1: the storage tree changed: $(diff "$TEST_TMP/storage.before" "$TEST_TMP/storage.after" | head -n 20 | tr '\n' '|')"
+    fi
+    ok "$1: storage tree unchanged"
+}
+
+# ---------------------------------------------------------------- HTTP requests with headers
+
+# http_req CURL_ARGS...: curl, bounded in time; prints the status code (000
+# without an HTTP answer) and returns curl's status. Body, headers and curl's
+# stderr go to $TEST_TMP/curl.body, curl.headers and curl.err, for header_of,
+# body_error_code and last_response. (curl -I writes the headers to the body
+# file: a HEAD response has no body.)
+http_req() {
+    : >"$TEST_TMP/curl.body"
+    : >"$TEST_TMP/curl.headers"
+    curl -sS --connect-timeout 5 --max-time 30 -o "$TEST_TMP/curl.body" -D "$TEST_TMP/curl.headers" \
+        -w '%{http_code}' "$@" 2>"$TEST_TMP/curl.err"
+}
+
+# header_of NAME: header NAME of the last http_req response, the last one if
+# repeated, "" if none (pure bash: this runs a lot).
+header_of() {
+    local line n v=
+    while IFS= read -r line || [[ -n "$line" ]]; do
+        line=${line%$'\r'}
+        [[ "$line" == *:* ]] || continue
+        n=${line%%:*}
+        if [[ "${n,,}" == "${1,,}" ]]; then
+            v=${line#*:}
+            v=${v# }
+        fi
+    done <"$TEST_TMP/curl.headers"
+    printf '%s' "$v"
+}
+
+# last_response: the headers and the start of the body of the last http_req
+# response, on one line (for FAIL messages).
+last_response() {
+    printf '%s %s' "$(tr -d '\r' <"$TEST_TMP/curl.headers" | tr '\n' '|' | cut -c1-600)" "$(head -c 400 "$TEST_TMP/curl.body")"
+}
+
+# body_error_code: the first errors[].code in the last http_req body ("" if none).
+body_error_code() {
+    local body re='"code"[[:space:]]*:[[:space:]]*"([A-Za-z_]+)"'
+    body=$(<"$TEST_TMP/curl.body")
+    [[ "$body" =~ $re ]] && printf '%s' "${BASH_REMATCH[1]}"
+    return 0
+}
+
+# expect_http WHAT CODE REQUEST_CMD...: REQUEST_CMD (http_req, or a wrapper of
+# it that adds credentials) must print the status CODE.
+expect_http() {
+    local what=$1 want=$2 got
+    shift 2
+    got=$("$@") || true
+    [[ "$got" == "$want" ]] || fail "$what: expected HTTP $want, got $got: $(last_response) $(cat "$TEST_TMP/curl.err")"
+    ok "$what: HTTP $want"
+}
+
+# expect_error_body WHAT CODE: the last http_req response's body names the error
+# CODE (its first errors[].code), unless it was a HEAD request.
+expect_error_body() {
+    local body code
+    body=$(<"$TEST_TMP/curl.body")
+    [[ "$body" != HTTP/* ]] || return 0
+    code=$(body_error_code)
+    [[ "$code" == "$2" ]] || fail "$1: expected error code $2 in the body, got '${code:-(none)}': $(last_response)"
+}
+
+# expect_basic_challenge WHAT REALM: the last http_req response asks for basic
+# authentication: WWW-Authenticate: Basic realm="REALM", error code UNAUTHORIZED.
+expect_basic_challenge() {
+    local h
+    h=$(header_of WWW-Authenticate)
+    [[ "$h" == "Basic realm=\"$2\"" ]] || fail "$1: expected WWW-Authenticate: Basic realm=\"$2\", got '$h'"
+    expect_error_body "$1" UNAUTHORIZED
+}
+
+# ---------------------------------------------------------------- docker client (see start_dockerd)
+
+# docker_login REGISTRY USER PASSWORD: docker login (password on stdin) must say "Login Succeeded".
+docker_login() {
+    printf '%s' "$3" | timeout 60 docker login "$1" -u "$2" --password-stdin >"$TEST_TMP/docker.out" 2>&1 || {
+        cat "$TEST_TMP/docker.out" >&2
+        fail "docker login $1 -u $2 failed"
+    }
+    grep -q 'Login Succeeded' "$TEST_TMP/docker.out" || fail "docker login $1 -u $2 said: $(cat "$TEST_TMP/docker.out")"
+    ok "docker login $1 -u $2"
+}
+
+# docker_logout REGISTRY
+docker_logout() {
+    timeout 60 docker logout "$1" >"$TEST_TMP/docker.out" 2>&1 || {
+        cat "$TEST_TMP/docker.out" >&2
+        fail "docker logout $1 failed"
+    }
+}
+
+# docker_push REF: docker push; prints the manifest digest docker reports
+# (fails when the push fails or reports none).
+docker_push() {
+    local out digest
+    out=$(timeout 120 docker push "$1" 2>&1) || {
+        printf '%s\n' "$out" >&2
+        fail "docker push $1 failed"
+    }
+    digest=$(sed -n 's/.*digest: \(sha256:[0-9a-f]\{64\}\).*/\1/p' <<<"$out" | tail -n1)
+    [[ -n "$digest" ]] || fail "docker push $1 did not report a digest: $out"
+    printf '%s\n' "$digest"
+}
+
+# docker_pull REF
+docker_pull() {
+    timeout 120 docker pull "$1" >"$TEST_TMP/docker.out" 2>&1 || {
+        cat "$TEST_TMP/docker.out" >&2
+        fail "docker pull $1 failed"
+    }
+    ok "docker pull $1"
+}
+
+# docker_import_base REF NAME SIZE: imports a one-layer image REF from a tree
+# in $TEST_TMP/ctx/base: etc/os-release (NAME=NAME) and SIZE random bytes in
+# etc/random.bin.
+docker_import_base() {
+    local base="$TEST_TMP/ctx/base"
+    mkdir -p "$base/etc"
+    printf 'NAME=%s\n' "$2" >"$base/etc/os-release"
+    head -c "$3" /dev/urandom >"$base/etc/random.bin"
+    tar -C "$base" -cf "$TEST_TMP/ctx/base.tar" .
+    timeout 60 docker import "$TEST_TMP/ctx/base.tar" "$1" >/dev/null
+}
+
+# ---------------------------------------------------------------- test certificates (openssl)
+
+# Keys, certificates and openssl's output (openssl.log) go to $PKI.
+PKI="$TEST_TMP/pki"
+
+# ossl ARGS...: openssl ARGS, its output appended to $PKI/openssl.log (shown when it fails).
+ossl() {
+    mkdir -p "$PKI"
+    openssl "$@" >>"$PKI/openssl.log" 2>&1 || {
+        cat "$PKI/openssl.log" >&2
+        fail "openssl $1 failed"
+    }
+}
+
+# new_ca NAME SUBJECT: a CA: EC P-256 key $PKI/NAME.key, self-signed certificate $PKI/NAME.crt.
+new_ca() {
+    ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -keyout "$PKI/$1.key" -out "$PKI/$1.crt" -subj "$2" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+}
+
+# issue NAME CA SUBJECT EXTENSION_LINE...: EC P-256 key $PKI/NAME.key and certificate
+# $PKI/NAME.crt signed by the CA made by new_ca CA (or issued by issue), with these extensions.
+issue() {
+    local name=$1 ca=$2 subj=$3
+    shift 3
+    mkdir -p "$PKI"
+    printf '%s\n' "$@" >"$PKI/$name.ext"
+    ossl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$PKI/$name.key" -out "$PKI/$name.csr" -subj "$subj"
+    ossl x509 -req -in "$PKI/$name.csr" -CA "$PKI/$ca.crt" -CAkey "$PKI/$ca.key" \
+        -CAcreateserial -days 2 -out "$PKI/$name.crt" -extfile "$PKI/$name.ext"
+}

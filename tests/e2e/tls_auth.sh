@@ -35,29 +35,7 @@ known_bug() { # known_bug DESCRIPTION: a regression of a bug fixed before
 # ---------------------------------------------------------------- certificates
 
 step "certificates and htpasswd"
-PKI="$TEST_TMP/pki"
-mkdir -p "$PKI"
-ossl() {
-    openssl "$@" >>"$PKI/openssl.log" 2>&1 || {
-        cat "$PKI/openssl.log" >&2
-        fail "openssl $1 failed"
-    }
-}
-# new_ca NAME SUBJECT
-new_ca() {
-    ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-        -keyout "$PKI/$1.key" -out "$PKI/$1.crt" -subj "$2"
-}
-# issue NAME CA SUBJECT EXTENSION_LINE...
-issue() {
-    local name=$1 ca=$2 subj=$3
-    shift 3
-    printf '%s\n' "$@" >"$PKI/$name.ext"
-    ossl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-        -keyout "$PKI/$name.key" -out "$PKI/$name.csr" -subj "$subj"
-    ossl x509 -req -in "$PKI/$name.csr" -CA "$PKI/$ca.crt" -CAkey "$PKI/$ca.key" \
-        -CAcreateserial -days 2 -out "$PKI/$name.crt" -extfile "$PKI/$name.ext"
-}
+# (new_ca, issue: lib.sh; everything in $PKI)
 new_ca ca "/CN=regfs e2e test CA"
 new_ca otherca "/CN=regfs e2e other CA"
 issue server ca "/CN=127.0.0.1" "subjectAltName=IP:127.0.0.1,DNS:localhost" \
@@ -96,42 +74,13 @@ start_tls_registry() {
     local name=$1 host=$2 tls_yaml=$3 extra=${4:-}
     local port cfg="$TEST_TMP/$name.yml" logf="$TEST_TMP/$name.log"
     port=$(free_port)
-    cat >"$cfg" <<EOF
-version: 0.1
-log:
-  level: info
-storage:
-  filesystem:
-    rootdirectory: $TEST_TMP/$name-data
-  delete:
-    enabled: true
-http:
-  addr: $host:$port
-  tls:
-$tls_yaml
-EOF
-    [[ -z "$extra" ]] || printf '%s\n' "$extra" >>"$cfg"
-    log "starting registry $name: $BIN serve $cfg"
-    "$BIN" serve "$cfg" >"$logf" 2>&1 </dev/null &
-    local pid=$!
-    _E2E_REGISTRY_PIDS+=("$pid")
-    _E2E_LOGS+=("$logf")
+    write_registry_config "$cfg" "$TEST_TMP/$name-data" "$host:$port" "  tls:
+$tls_yaml${extra:+
+$extra}"
     REGISTRY_LOGS+=("$logf")
-    local deadline=$((SECONDS + 30))
-    until grep -q "listening on https://$host:$port" "$logf" 2>/dev/null; do
-        if ! pid_alive "$pid"; then
-            wait "$pid" 2>/dev/null || true
-            cat "$cfg" "$logf" >&2
-            fail "registry $name exited during startup"
-        fi
-        ((SECONDS < deadline)) || {
-            cat "$logf" >&2
-            fail "registry $name did not log 'listening on https://$host:$port' within 30 s"
-        }
-        sleep 0.1
-    done
-    TLS_PID=$pid TLS_PORT=$port TLS_LOG=$logf TLS_URL="https://$host:$port"
-    log "registry $name ready: pid $pid, $TLS_URL"
+    serve_registry "$BIN" "$cfg" "$logf" "$name" grep -qF "listening on https://$host:$port" "$logf"
+    TLS_PID=$REGISTRY_PID TLS_PORT=$port TLS_LOG=$logf TLS_URL="https://$host:$port"
+    log "registry $name: $TLS_URL"
 }
 
 AUTH_YAML="auth:
@@ -141,20 +90,14 @@ AUTH_YAML="auth:
 SERVER_TLS_YAML="    certificate: $PKI/server.crt
     key: $PKI/server.key"
 
-# tcurl ARGS...: curl with the test CA, bounded in time; prints the status
-# code (000 when no HTTP response) and returns curl's exit status. stderr
-# goes to $TEST_TMP/curl.err.
-tcurl() {
-    curl -sS --connect-timeout 5 --max-time 20 --cacert "$PKI/ca.crt" -o "$TEST_TMP/curl.body" \
-        -D "$TEST_TMP/curl.headers" -w '%{http_code}' "$@" 2>"$TEST_TMP/curl.err"
-}
+# tcurl ARGS...: http_req (lib.sh) with the test CA: prints the status code
+# (000 when no HTTP response) and returns curl's exit status.
+tcurl() { http_req --cacert "$PKI/ca.crt" "$@"; }
 # expect_status WHAT CODE CURL_ARGS...
 expect_status() {
-    local what=$1 want=$2 got
+    local what=$1 want=$2
     shift 2
-    got=$(tcurl "$@") || true
-    [[ "$got" == "$want" ]] || fail "$what: expected HTTP $want, got $got ($(cat "$TEST_TMP/curl.err"))"
-    ok "$what: HTTP $want"
+    expect_http "$what" "$want" tcurl "$@"
 }
 # expect_no_connection WHAT CURL_ARGS...: the TLS connection must fail
 # (no HTTP status at all).
@@ -166,9 +109,6 @@ expect_no_connection() {
         fail "$what: expected the connection to fail, got HTTP $got (curl exit $rc)"
     fi
     ok "$what: refused (curl exit $rc: $(tr -d '\n' <"$TEST_TMP/curl.err" | cut -c1-120))"
-}
-header_of() { # header_of NAME: from the last tcurl response
-    tr -d '\r' <"$TEST_TMP/curl.headers" | awk -F': ' -v n="$1" 'tolower($1) == tolower(n) { print $2 }' | tail -n1
 }
 
 # ---------------------------------------------------------------- curl: TLS + htpasswd
@@ -270,60 +210,38 @@ step "skopeo over TLS with basic authentication"
 CERT_DIR="$TEST_TMP/skopeo-certs"
 mkdir -p "$CERT_DIR"
 cp "$PKI/ca.crt" "$CERT_DIR/ca.crt"
-# No auth file from this machine may supply or override credentials.
-echo '{}' >"$TEST_TMP/skopeo-auth.json"
-skc() { REGISTRY_AUTH_FILE="$TEST_TMP/skopeo-auth.json" sk "$@"; }
+# (skc: no auth file from this machine may supply or override credentials.)
 SRC="$TEST_TMP/oci-src"
 digest=$(mkoci "$SRC" v1 --layers 2 --size 100000 --seed tls-auth)
 log "generated OCI image $digest"
 
-if skc copy --all --preserve-digests --dest-creds "$USER_NAME:$PASSWORD" \
-    "oci:$SRC:v1" "docker://$REG/e2e/skopeo:v1" >"$TEST_TMP/sk.out" 2>&1; then
-    fail "skopeo copy without the CA succeeded: $(cat "$TEST_TMP/sk.out")"
-fi
-grep -qiE 'x509|certificate' "$TEST_TMP/sk.out" || fail "skopeo copy without the CA failed, but not on the certificate: $(cat "$TEST_TMP/sk.out")"
-ok "skopeo copy without the CA: refused ($(grep -oiE 'x509: [^"]*' "$TEST_TMP/sk.out" | head -n1 | cut -c1-80))"
+snapshot_storage "$TEST_TMP/main-data"
+expect_refusal "skopeo copy without the CA" 'x509|certificate' \
+    skc copy --all --preserve-digests --dest-creds "$USER_NAME:$PASSWORD" "oci:$SRC:v1" "docker://$REG/e2e/skopeo:v1"
 
 for creds in "" "--dest-creds $USER_NAME:wrong-$PASSWORD" "--dest-creds mallory:$PASSWORD"; do
     # shellcheck disable=SC2086  # $creds is deliberately split
-    if skc copy --all --preserve-digests --dest-cert-dir "$CERT_DIR" $creds \
-        "oci:$SRC:v1" "docker://$REG/e2e/skopeo:v1" >"$TEST_TMP/sk.out" 2>&1; then
-        fail "skopeo copy ${creds:-without credentials} succeeded"
-    fi
-    grep -qiE 'unauthorized|authentication required|401' "$TEST_TMP/sk.out" ||
-        fail "skopeo copy ${creds:-without credentials} failed, but not with 401: $(cat "$TEST_TMP/sk.out")"
-    ok "skopeo copy ${creds:-without credentials}: refused (401)"
+    expect_refusal "skopeo copy ${creds:-without credentials}" 'unauthorized|authentication required|401' \
+        skc copy --all --preserve-digests --dest-cert-dir "$CERT_DIR" $creds "oci:$SRC:v1" "docker://$REG/e2e/skopeo:v1"
 done
 expect_status "tags/list of e2e/skopeo after the refused copies" 404 -u "$USER_NAME:$PASSWORD" \
     "$MAIN_URL/v2/e2e/skopeo/tags/list"
-if [[ -e "$TEST_TMP/main-data/docker/registry/v2/repositories/e2e/skopeo" ]]; then
-    fail "the refused copies left files: $(find "$TEST_TMP/main-data/docker/registry/v2/repositories/e2e/skopeo" | head)"
-fi
-ok "nothing stored by the refused copies"
+expect_storage_unchanged "after the refused copies"
 
-skc copy --all --preserve-digests --dest-cert-dir "$CERT_DIR" --dest-creds "$USER_NAME:$PASSWORD" \
-    "oci:$SRC:v1" "docker://$REG/e2e/skopeo:v1" >"$TEST_TMP/sk.out" 2>&1 || {
-    cat "$TEST_TMP/sk.out" >&2
-    fail "skopeo copy to $REG with the CA and credentials failed"
-}
-ok "skopeo copy oci:src:v1 -> docker://$REG/e2e/skopeo:v1"
+expect_success "skopeo copy oci:src:v1 -> docker://$REG/e2e/skopeo:v1 with the CA and credentials" \
+    skc copy --all --preserve-digests --dest-cert-dir "$CERT_DIR" --dest-creds "$USER_NAME:$PASSWORD" \
+    "oci:$SRC:v1" "docker://$REG/e2e/skopeo:v1"
 expect_status "tags/list of e2e/skopeo" 200 -u "$USER_NAME:$PASSWORD" "$MAIN_URL/v2/e2e/skopeo/tags/list"
 expect_eq "tags of e2e/skopeo" v1 "$(jq -r '.tags | join(" ")' "$TEST_TMP/curl.body")"
 
-if skc copy --all --src-cert-dir "$CERT_DIR" --src-creds "$USER_NAME:wrong-$PASSWORD" \
-    "docker://$REG/e2e/skopeo:v1" "oci:$TEST_TMP/oci-nope:v1" >"$TEST_TMP/sk.out" 2>&1; then
-    fail "skopeo copy from the registry with a wrong password succeeded"
-fi
-grep -qiE 'unauthorized|authentication required|401' "$TEST_TMP/sk.out" ||
-    fail "skopeo pull with a wrong password failed, but not with 401: $(cat "$TEST_TMP/sk.out")"
-ok "skopeo copy from the registry with a wrong password: refused (401)"
+expect_refusal "skopeo copy from the registry with a wrong password" 'unauthorized|authentication required|401' \
+    skc copy --all --src-cert-dir "$CERT_DIR" --src-creds "$USER_NAME:wrong-$PASSWORD" \
+    "docker://$REG/e2e/skopeo:v1" "oci:$TEST_TMP/oci-nope:v1"
 
 DST="$TEST_TMP/oci-dst"
-skc copy --all --preserve-digests --src-cert-dir "$CERT_DIR" --src-creds "$USER_NAME:$PASSWORD" \
-    "docker://$REG/e2e/skopeo:v1" "oci:$DST:v1" >"$TEST_TMP/sk.out" 2>&1 || {
-    cat "$TEST_TMP/sk.out" >&2
-    fail "skopeo copy from $REG with the CA and credentials failed"
-}
+expect_success "skopeo copy from $REG with the CA and credentials" \
+    skc copy --all --preserve-digests --src-cert-dir "$CERT_DIR" --src-creds "$USER_NAME:$PASSWORD" \
+    "docker://$REG/e2e/skopeo:v1" "oci:$DST:v1"
 expect_eq "digest copied back" "$digest" "$(oci_tag_digest "$DST" v1)"
 oci_same_image "$SRC" "$DST" "$digest"
 
@@ -351,12 +269,8 @@ on_exit "rm -rf '${CERTS_D:?}/$REG'"
 cp "$PKI/ca.crt" "$CERTS_D/$REG/ca.crt"
 ok "CA installed as $CERTS_D/$REG/ca.crt"
 
+docker_import_base regfs-e2e/tls-base:1 regfs-e2e-tls 50000
 ctx="$TEST_TMP/ctx"
-mkdir -p "$ctx/base/etc"
-printf 'NAME=regfs-e2e-tls\n' >"$ctx/base/etc/os-release"
-head -c 50000 /dev/urandom >"$ctx/base/etc/random.bin"
-tar -C "$ctx/base" -cf "$ctx/base.tar" .
-timeout 60 docker import "$ctx/base.tar" regfs-e2e/tls-base:1 >/dev/null
 printf 'hello over TLS\n' >"$ctx/hello.txt"
 printf 'FROM regfs-e2e/tls-base:1\nCOPY hello.txt /hello.txt\n' >"$ctx/Dockerfile"
 IMG="$REG/e2e/docker"
@@ -367,36 +281,17 @@ DOCKER_BUILDKIT=0 timeout 120 docker build -q -t "$IMG:v1" "$ctx" >/dev/null 2>"
 image_id=$(docker image inspect -f '{{.Id}}' "$IMG:v1")
 log "built $IMG:v1 = $image_id"
 
-if timeout 120 docker push "$IMG:v1" >"$TEST_TMP/docker.out" 2>&1; then
-    fail "docker push without docker login succeeded"
-fi
-grep -qiE 'no basic auth credentials|unauthorized|authentication required' "$TEST_TMP/docker.out" ||
-    fail "docker push without login failed, but not for lack of credentials: $(cat "$TEST_TMP/docker.out")"
-ok "docker push before login: refused ($(tail -n1 "$TEST_TMP/docker.out"))"
+expect_refusal "docker push before login" 'no basic auth credentials|unauthorized|authentication required' \
+    timeout 120 docker push "$IMG:v1"
+expect_refusal "docker login with a wrong password" 401 \
+    timeout 60 docker login "$REG" -u "$USER_NAME" --password-stdin <<<"wrong-$PASSWORD"
 
-if printf '%s' "wrong-$PASSWORD" | timeout 60 docker login "$REG" -u "$USER_NAME" --password-stdin \
-    >"$TEST_TMP/docker.out" 2>&1; then
-    fail "docker login with a wrong password succeeded"
-fi
-grep -qi '401' "$TEST_TMP/docker.out" || fail "docker login with a wrong password failed, but not with 401: $(cat "$TEST_TMP/docker.out")"
-ok "docker login with a wrong password: refused ($(tail -n1 "$TEST_TMP/docker.out"))"
-
-printf '%s' "$PASSWORD" | timeout 60 docker login "$REG" -u "$USER_NAME" --password-stdin \
-    >"$TEST_TMP/docker.out" 2>&1 || {
-    cat "$TEST_TMP/docker.out" >&2
-    fail "docker login $REG failed"
-}
-grep -q 'Login Succeeded' "$TEST_TMP/docker.out" || fail "docker login said: $(cat "$TEST_TMP/docker.out")"
+docker_login "$REG" "$USER_NAME" "$PASSWORD"
 jq -e --arg r "$REG" '.auths[$r]' "$DOCKER_CONFIG/config.json" >/dev/null ||
     fail "no credentials for $REG in $DOCKER_CONFIG/config.json after docker login"
-ok "docker login $REG -u $USER_NAME: Login Succeeded"
+ok "credentials for $REG in $DOCKER_CONFIG/config.json"
 
-out=$(timeout 120 docker push "$IMG:v1" 2>&1) || {
-    printf '%s\n' "$out" >&2
-    fail "docker push $IMG:v1 failed"
-}
-pushed=$(sed -n 's/.*digest: \(sha256:[0-9a-f]\{64\}\).*/\1/p' <<<"$out" | tail -n1)
-[[ -n "$pushed" ]] || fail "docker push did not report a digest: $out"
+pushed=$(docker_push "$IMG:v1")
 ok "docker push $IMG:v1 -> $pushed"
 expect_status "HEAD the pushed manifest" 200 -I -u "$USER_NAME:$PASSWORD" \
     -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' "$MAIN_URL/v2/e2e/docker/manifests/v1"
@@ -404,10 +299,7 @@ expect_eq "Docker-Content-Digest of e2e/docker:v1" "$pushed" "$(header_of Docker
 
 docker rmi -f "$IMG:v1" regfs-e2e/tls-base:1 >/dev/null
 [[ -z "$(docker image ls -aq)" ]] || fail "images left after rmi: $(docker image ls -a)"
-timeout 120 docker pull "$IMG:v1" >"$TEST_TMP/docker.out" 2>&1 || {
-    cat "$TEST_TMP/docker.out" >&2
-    fail "docker pull $IMG:v1 failed"
-}
+docker_pull "$IMG:v1"
 expect_eq "image ID after docker pull" "$image_id" "$(docker image inspect -f '{{.Id}}' "$IMG:v1")"
 expect_eq "repo digest after docker pull" "$IMG@$pushed" "$(docker image inspect -f '{{index .RepoDigests 0}}' "$IMG:v1")"
 # Keep the image under another name: pulling after logout must still fail,
@@ -418,10 +310,7 @@ grep 'msg=access' "$MAIN_LOG" | grep 'user_agent="docker/' | grep -q "user=$USER
     fail "no access line with user=$USER_NAME for docker's manifest PUT"
 ok "access log: docker's manifest PUT by user=$USER_NAME"
 
-timeout 60 docker logout "$REG" >"$TEST_TMP/docker.out" 2>&1 || {
-    cat "$TEST_TMP/docker.out" >&2
-    fail "docker logout $REG failed"
-}
+docker_logout "$REG"
 if jq -e --arg r "$REG" '.auths[$r]' "$DOCKER_CONFIG/config.json" >/dev/null 2>&1; then
     fail "credentials for $REG still in $DOCKER_CONFIG/config.json after docker logout"
 fi
@@ -478,34 +367,18 @@ else
     mkdir -p "$CERTS_D/$HREG"
     on_exit "rm -rf '${CERTS_D:?}/$HREG'"
     cp "$PKI/otherca.crt" "$CERTS_D/$HREG/ca.crt"
-    if printf '%s' "$PASSWORD" | timeout 60 docker login "$HREG" -u "$USER_NAME" --password-stdin \
-        >"$TEST_TMP/docker.out" 2>&1; then
-        fail "docker login $HREG succeeded with the wrong CA in certs.d"
-    fi
-    grep -qiE 'x509|certificate' "$TEST_TMP/docker.out" ||
-        fail "docker login $HREG with the wrong CA failed, but not on the certificate: $(cat "$TEST_TMP/docker.out")"
-    ok "docker login $HREG with the wrong CA: refused ($(grep -oiE 'x509: [^"]*' "$TEST_TMP/docker.out" | head -n1 | cut -c1-80))"
+    expect_refusal "docker login $HREG with the wrong CA in certs.d" 'x509|certificate' \
+        timeout 60 docker login "$HREG" -u "$USER_NAME" --password-stdin <<<"$PASSWORD"
     cp "$PKI/ca.crt" "$CERTS_D/$HREG/ca.crt"
-    printf '%s' "$PASSWORD" | timeout 60 docker login "$HREG" -u "$USER_NAME" --password-stdin \
-        >"$TEST_TMP/docker.out" 2>&1 || {
-        cat "$TEST_TMP/docker.out" >&2
-        fail "docker login $HREG with the right CA failed"
-    }
-    ok "docker login $HREG with the right CA: Login Succeeded"
+    docker_login "$HREG" "$USER_NAME" "$PASSWORD"
     docker tag regfs-e2e/keep:1 "$HREG/e2e/verified:v1"
-    out=$(timeout 120 docker push "$HREG/e2e/verified:v1" 2>&1) || {
-        printf '%s\n' "$out" >&2
-        fail "docker push $HREG/e2e/verified:v1 failed"
-    }
-    ok "docker push $HREG/e2e/verified:v1"
+    vdigest=$(docker_push "$HREG/e2e/verified:v1")
+    ok "docker push $HREG/e2e/verified:v1 -> $vdigest"
     docker rmi -f "$HREG/e2e/verified:v1" regfs-e2e/keep:1 >/dev/null
     [[ -z "$(docker image ls -aq)" ]] || fail "images left after rmi: $(docker image ls -a)"
-    timeout 120 docker pull "$HREG/e2e/verified:v1" >"$TEST_TMP/docker.out" 2>&1 || {
-        cat "$TEST_TMP/docker.out" >&2
-        fail "docker pull $HREG/e2e/verified:v1 failed"
-    }
+    docker_pull "$HREG/e2e/verified:v1"
     expect_eq "image ID pulled from $HREG" "$image_id" "$(docker image inspect -f '{{.Id}}' "$HREG/e2e/verified:v1")"
-    timeout 60 docker logout "$HREG" >/dev/null 2>&1 || fail "docker logout $HREG failed"
+    docker_logout "$HREG"
     ok "docker logout $HREG"
     stop_registry "$TLS_PID"
 fi

@@ -53,36 +53,13 @@ CAROL_PW='carol-E2E-tok-pw'
 # ---------------------------------------------------------------- keys and certificates
 
 step "keys, certificates, users"
-PKI="$TEST_TMP/pki"
-mkdir -p "$PKI"
-ossl() {
-    openssl "$@" >>"$PKI/openssl.log" 2>&1 || {
-        cat "$PKI/openssl.log" >&2
-        fail "openssl $1 failed"
-    }
-}
+# (ossl, new_ca, issue: lib.sh; everything in $PKI)
 # selfsigned NAME rsa|ec SUBJECT: key + self-signed signing certificate
 selfsigned() {
     local kopt=(-newkey rsa:2048)
     [[ "$2" == ec ]] && kopt=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1)
     ossl req -x509 "${kopt[@]}" -nodes -days 2 -keyout "$PKI/$1.key" -out "$PKI/$1.crt" -subj "$3" \
         -addext "keyUsage=critical,digitalSignature"
-}
-# new_ca NAME SUBJECT
-new_ca() {
-    ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-        -keyout "$PKI/$1.key" -out "$PKI/$1.crt" -subj "$2" \
-        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
-}
-# issue NAME CA SUBJECT EXTENSION_LINE...: EC P-256 key + certificate from CA
-issue() {
-    local name=$1 ca=$2 subj=$3
-    shift 3
-    printf '%s\n' "$@" >"$PKI/$name.ext"
-    ossl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-        -keyout "$PKI/$name.key" -out "$PKI/$name.csr" -subj "$subj"
-    ossl x509 -req -in "$PKI/$name.csr" -CA "$PKI/$ca.crt" -CAkey "$PKI/$ca.key" \
-        -CAcreateserial -days 2 -out "$PKI/$name.crt" -extfile "$PKI/$name.ext"
 }
 LEAF_EXT=("basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature")
 selfsigned issuer rsa "/CN=regfs e2e token issuer (RSA)"
@@ -154,51 +131,6 @@ start_issuer() {
     log "token issuer $name ready: pid $pid, $ISSUER_URL ($(cat "$TEST_TMP/$name.out"))"
 }
 
-# start_auth_registry NAME EXTRA_YAML: like lib.sh's start_registry, but ready
-# when /v2/ answers 401 (authentication required).  Sets AREG_URL, AREG_PORT,
-# AREG_LOG, AREG_ROOT.
-start_auth_registry() {
-    local name=$1 extra=$2 port cfg logf root pid
-    port=$(free_port)
-    cfg="$TEST_TMP/$name.yml" logf="$TEST_TMP/$name.log" root="$TEST_TMP/$name-data"
-    mkdir -p "$root"
-    cat >"$cfg" <<EOF
-version: 0.1
-log:
-  level: info
-storage:
-  filesystem:
-    rootdirectory: $root
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$port
-$extra
-EOF
-    log "starting registry $name: $BIN serve $cfg"
-    "$BIN" serve "$cfg" >"$logf" 2>&1 </dev/null &
-    pid=$!
-    _E2E_REGISTRY_PIDS+=("$pid")
-    _E2E_LOGS+=("$logf")
-    local deadline=$((SECONDS + 30)) code=000
-    while ((SECONDS < deadline)); do
-        code=$(http_code "http://127.0.0.1:$port/v2/")
-        [[ "$code" == 401 ]] && break
-        if ! pid_alive "$pid"; then
-            wait "$pid" 2>/dev/null || true
-            cat "$cfg" "$logf" >&2
-            fail "registry $name exited during startup"
-        fi
-        sleep 0.1
-    done
-    [[ "$code" == 401 ]] || {
-        cat "$logf" >&2
-        fail "registry $name did not answer 401 on /v2/ within 30 s (last status $code)"
-    }
-    AREG_URL="http://127.0.0.1:$port" AREG_PORT=$port AREG_LOG=$logf AREG_ROOT=$root
-    log "registry $name ready: pid $pid, $AREG_URL"
-}
-
 # token_from ISSUER_URL USER PASSWORD SCOPE...: a token from the issuer (USER
 # empty: anonymous); fails unless the issuer answers 200.
 token_from() {
@@ -226,41 +158,20 @@ mint() {
         fail "token_issuer.js --mint $* failed"
 }
 
-# rcurl TOKEN CURL_ARGS...: curl (bounded in time) with "Authorization: Bearer
-# TOKEN" unless TOKEN is empty; prints the status code; body and headers in
-# $TEST_TMP/curl.body and curl.headers.
+# rcurl TOKEN CURL_ARGS...: http_req (lib.sh) with "Authorization: Bearer
+# TOKEN" unless TOKEN is empty; prints the status code.
 rcurl() {
     local tok=$1
     shift
     local auth=()
     [[ -z "$tok" ]] || auth=(-H "Authorization: Bearer $tok")
-    : >"$TEST_TMP/curl.body"
-    curl -sS --connect-timeout 5 --max-time 30 "${auth[@]}" -o "$TEST_TMP/curl.body" \
-        -D "$TEST_TMP/curl.headers" -w '%{http_code}' "$@" 2>"$TEST_TMP/curl.err" || true
-}
-header_of() { # header_of NAME: from the last rcurl response (pure bash: this runs a lot)
-    local line n v=
-    while IFS= read -r line || [[ -n "$line" ]]; do
-        line=${line%$'\r'}
-        [[ "$line" == *:* ]] || continue
-        n=${line%%:*}
-        if [[ "${n,,}" == "${1,,}" ]]; then
-            v=${line#*:}
-            v=${v# }
-        fi
-    done <"$TEST_TMP/curl.headers"
-    printf '%s' "$v"
-}
-last_response() { # for FAIL messages
-    printf '%s %s' "$(tr -d '\r' <"$TEST_TMP/curl.headers" | tr '\n' '|' | cut -c1-600)" "$(head -c 400 "$TEST_TMP/curl.body")"
+    http_req "${auth[@]}" "$@" || true
 }
 # expect_status WHAT CODE TOKEN CURL_ARGS...
 expect_status() {
-    local what=$1 want=$2 got
+    local what=$1 want=$2
     shift 2
-    got=$(rcurl "$@")
-    [[ "$got" == "$want" ]] || fail "$what: expected HTTP $want, got $got: $(last_response) $(cat "$TEST_TMP/curl.err")"
-    ok "$what: HTTP $want"
+    expect_http "$what" "$want" rcurl "$@"
 }
 # chal_param NAME: the value of NAME="..." in the last WWW-Authenticate header
 chal_param() {
@@ -300,7 +211,7 @@ norm_scope() {
 # "Bearer realm=REALM,service=SERVICE" + scope SCOPE ("" = no scope) and
 # ERROR: insufficient_scope (required), absent (no error parameter), or any.
 expect_challenge() {
-    local what=$1 realm=$2 scope=$3 err=$4 h got_scope got_err code
+    local what=$1 realm=$2 scope=$3 err=$4 h got_scope got_err
     h=$(header_of WWW-Authenticate)
     [[ -n "$h" ]] || fail "$what: no WWW-Authenticate header: $(last_response)"
     [[ "$h" == "Bearer realm=\"$realm\",service=\"$SERVICE\""* ]] ||
@@ -318,15 +229,7 @@ expect_challenge() {
         [[ -z "$got_err" ]] || fail "$what: expected no error parameter in the challenge: $h"
         ;;
     esac
-    # (curl -I writes the headers to the body file: a HEAD response has no body)
-    local body
-    body=$(<"$TEST_TMP/curl.body")
-    if [[ -n "$body" && "$body" != HTTP/* ]]; then
-        code="(none)"
-        local re='"code"[[:space:]]*:[[:space:]]*"([A-Za-z_]+)"'
-        [[ "$body" =~ $re ]] && code=${BASH_REMATCH[1]}
-        [[ "$code" == UNAUTHORIZED ]] || fail "$what: expected error code UNAUTHORIZED in the body, got $code: $(head -c 300 "$TEST_TMP/curl.body")"
-    fi
+    expect_error_body "$what" UNAUTHORIZED
     ok "$what: challenge scope='$got_scope'${got_err:+ error=$got_err}"
 }
 # expect_401 WHAT SCOPE ERROR TOKEN CURL_ARGS...: against the main registry
@@ -345,19 +248,6 @@ s = sys.argv[1].split(".")[int(sys.argv[2])]
 print(json.dumps(json.loads(base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))), sort_keys=True))' "$1" "$2"
 }
 
-# tree_snapshot ROOT: every path and file size under ROOT/docker/registry/v2
-tree_snapshot() {
-    (cd "$1" && find docker/registry/v2 -printf '%p %s\n' 2>/dev/null | sort) || true
-}
-# expect_tree_unchanged WHAT BEFORE_FILE
-expect_tree_unchanged() {
-    tree_snapshot "$ROOT" >"$TEST_TMP/tree.after"
-    if ! cmp -s "$2" "$TEST_TMP/tree.after"; then
-        fail "$1: the storage tree changed: $(diff "$2" "$TEST_TMP/tree.after" | head -n 20 | tr '\n' '|')"
-    fi
-    ok "$1: storage tree unchanged"
-}
-
 # ---------------------------------------------------------------- start
 
 step "token issuers and registries"
@@ -373,15 +263,16 @@ ISS_X5C2=$ISSUER_URL
 REALM="$ISS_RSA/token"
 JWKS_LINE=
 ((REFERENCE)) || JWKS_LINE="    jwks: $PKI/jwks.json"
-start_auth_registry main "auth:
+ROOT="$TEST_TMP/main-data"
+start_auth_registry "$BIN" "$ROOT" "$(free_port)" "auth:
   token:
     realm: $REALM
     service: $SERVICE
     issuer: $ISSUER
     rootcertbundle: $PKI/bundle.pem
 $JWKS_LINE"
-R=$AREG_URL ROOT=$AREG_ROOT MAIN_LOG=$AREG_LOG
-REG="127.0.0.1:$AREG_PORT"
+R=$REGISTRY_URL MAIN_LOG=$REGISTRY_LOG
+REG="127.0.0.1:$REGISTRY_PORT"
 
 # ---------------------------------------------------------------- challenges
 
@@ -415,60 +306,19 @@ expect_status "GET /v2/ with an anonymous token" 200 "$T" "$R/v2/"
 
 step "docker: login, push, pull as alice / bob / anonymous"
 start_dockerd
-ctx="$TEST_TMP/ctx"
-mkdir -p "$ctx/base/etc" "$ctx/base/data"
-printf 'NAME=regfs-e2e-token\n' >"$ctx/base/etc/os-release"
-head -c 300000 /dev/urandom >"$ctx/base/data/random.bin"
-tar -C "$ctx/base" -cf "$ctx/base.tar" .
 IMG="$REG/team/app"
-timeout 60 docker import "$ctx/base.tar" "$IMG:v1" >/dev/null
+docker_import_base "$IMG:v1" regfs-e2e-token 300000
 image_id=$(docker image inspect -f '{{.Id}}' "$IMG:v1")
 log "imported $IMG:v1 = $image_id"
+DOCKER_REFUSED_RE='denied|unauthorized|authentication required|insufficient'
 
-if timeout 120 docker push "$IMG:v1" >"$TEST_TMP/docker.out" 2>&1; then
-    fail "docker push without docker login succeeded"
-fi
-grep -qiE 'denied|unauthorized|authentication required|insufficient' "$TEST_TMP/docker.out" ||
-    fail "docker push without login failed, but not for lack of authorization: $(cat "$TEST_TMP/docker.out")"
-ok "docker push before login: refused ($(tail -n1 "$TEST_TMP/docker.out"))"
+expect_refusal "docker push before login" "$DOCKER_REFUSED_RE" timeout 120 docker push "$IMG:v1"
+expect_refusal "docker login with a wrong password" "" \
+    timeout 60 docker login "$REG" -u alice --password-stdin <<<"wrong-$ALICE_PW"
 
-if printf '%s' "wrong-$ALICE_PW" | timeout 60 docker login "$REG" -u alice --password-stdin \
-    >"$TEST_TMP/docker.out" 2>&1; then
-    fail "docker login with a wrong password succeeded"
-fi
-ok "docker login with a wrong password: refused ($(tail -n1 "$TEST_TMP/docker.out"))"
-
-docker_login() { # docker_login USER PASSWORD
-    printf '%s' "$2" | timeout 60 docker login "$REG" -u "$1" --password-stdin >"$TEST_TMP/docker.out" 2>&1 || {
-        cat "$TEST_TMP/docker.out" "$TEST_TMP/issuer-rsa.log" >&2
-        fail "docker login $REG -u $1 failed"
-    }
-    grep -q 'Login Succeeded' "$TEST_TMP/docker.out" || fail "docker login said: $(cat "$TEST_TMP/docker.out")"
-    ok "docker login $REG -u $1"
-}
-docker_push() { # docker_push REF: prints the manifest digest
-    local out
-    out=$(timeout 120 docker push "$1" 2>&1) || {
-        printf '%s\n' "$out" >&2
-        fail "docker push $1 failed"
-    }
-    sed -n 's/.*digest: \(sha256:[0-9a-f]\{64\}\).*/\1/p' <<<"$out" | tail -n1
-}
-docker_pull() { # docker_pull REF
-    timeout 120 docker pull "$1" >"$TEST_TMP/docker.out" 2>&1 || {
-        cat "$TEST_TMP/docker.out" >&2
-        fail "docker pull $1 failed"
-    }
-    ok "docker pull $1"
-}
-docker_logout() {
-    timeout 60 docker logout "$REG" >/dev/null 2>&1 || fail "docker logout $REG failed"
-}
-
-docker_login alice "$ALICE_PW"
+docker_login "$REG" alice "$ALICE_PW"
 grep -q '"account":"alice"' "$TEST_TMP/issuer-rsa.log" || fail "the issuer saw no token request for account alice"
 d1=$(docker_push "$IMG:v1")
-[[ -n "$d1" ]] || fail "docker push $IMG:v1 did not report a digest"
 ok "docker push $IMG:v1 -> $d1"
 docker tag "$IMG:v1" "$REG/public/base:1"
 dpub=$(docker_push "$REG/public/base:1")
@@ -483,74 +333,47 @@ docker rmi -f "$IMG:v1" "$REG/public/base:1" >/dev/null
 docker_pull "$IMG:v1"
 expect_eq "image ID after docker pull as alice" "$image_id" "$(docker image inspect -f '{{.Id}}' "$IMG:v1")"
 expect_eq "repo digest after docker pull" "$IMG@$d1" "$(docker image inspect -f '{{index .RepoDigests 0}}' "$IMG:v1")"
-docker_logout
+docker_logout "$REG"
 docker rmi -f "$IMG:v1" >/dev/null
 
 step "docker anonymously: public/** pull only"
 docker_pull "$REG/public/base:1"
 expect_eq "image ID of public/base:1 pulled anonymously" "$image_id" "$(docker image inspect -f '{{.Id}}' "$REG/public/base:1")"
-if timeout 120 docker pull "$IMG:v1" >"$TEST_TMP/docker.out" 2>&1; then
-    fail "anonymous docker pull $IMG:v1 succeeded"
-fi
-ok "anonymous docker pull $IMG:v1: refused ($(tail -n1 "$TEST_TMP/docker.out"))"
-tree_snapshot "$ROOT" >"$TEST_TMP/tree.before"
+expect_refusal "anonymous docker pull $IMG:v1" "" timeout 120 docker pull "$IMG:v1"
+snapshot_storage "$ROOT"
 docker tag "$REG/public/base:1" "$REG/public/base:anon"
-if timeout 120 docker push "$REG/public/base:anon" >"$TEST_TMP/docker.out" 2>&1; then
-    fail "anonymous docker push $REG/public/base:anon succeeded"
-fi
-ok "anonymous docker push public/base:anon: refused ($(tail -n1 "$TEST_TMP/docker.out"))"
-expect_tree_unchanged "after the refused anonymous push" "$TEST_TMP/tree.before"
+expect_refusal "anonymous docker push public/base:anon" "" timeout 120 docker push "$REG/public/base:anon"
+expect_storage_unchanged "after the refused anonymous push"
 
 step "docker as bob (pull only)"
-docker_login bob "$BOB_PW"
+docker_login "$REG" bob "$BOB_PW"
 docker_pull "$IMG:v1"
 expect_eq "image ID of team/app:v1 pulled by bob" "$image_id" "$(docker image inspect -f '{{.Id}}' "$IMG:v1")"
 docker tag "$IMG:v1" "$IMG:bob"
-tree_snapshot "$ROOT" >"$TEST_TMP/tree.before"
-if timeout 120 docker push "$IMG:bob" >"$TEST_TMP/docker.out" 2>&1; then
-    fail "docker push $IMG:bob as bob (pull only) succeeded"
-fi
-grep -qiE 'denied|unauthorized|authentication required|insufficient' "$TEST_TMP/docker.out" ||
-    fail "docker push as bob failed, but not for lack of authorization: $(cat "$TEST_TMP/docker.out")"
-ok "docker push $IMG:bob as bob: refused ($(tail -n1 "$TEST_TMP/docker.out"))"
-expect_tree_unchanged "after bob's refused push" "$TEST_TMP/tree.before"
+snapshot_storage "$ROOT"
+expect_refusal "docker push $IMG:bob as bob (pull only)" "$DOCKER_REFUSED_RE" timeout 120 docker push "$IMG:bob"
+expect_storage_unchanged "after bob's refused push"
 T=$(tok_alice repository:team/app:pull)
 expect_status "HEAD team/app:bob (alice's token) after bob's refused push" 404 "$T" -I "$R/v2/team/app/manifests/bob"
-docker_logout
+docker_logout "$REG"
 
 # ---------------------------------------------------------------- skopeo
 
 step "skopeo copy with --creds (RS256 realm)"
-echo '{}' >"$TEST_TMP/skopeo-auth.json"
-skc() { REGISTRY_AUTH_FILE="$TEST_TMP/skopeo-auth.json" sk "$@"; }
 SRC="$TEST_TMP/oci-src"
 sdigest=$(mkoci "$SRC" v1 --layers 2 --size 100000 --seed token-auth)
 log "generated OCI image $sdigest"
-skopeo_push() { # skopeo_push CREDS REF
-    skc copy --all --preserve-digests --dest-tls-verify=false --dest-creds "$1" \
-        "oci:$SRC:v1" "docker://$2" >"$TEST_TMP/sk.out" 2>&1
-}
 for creds in "alice:wrong-$ALICE_PW" "bob:$BOB_PW"; do
-    tree_snapshot "$ROOT" >"$TEST_TMP/tree.before"
-    if skopeo_push "$creds" "$REG/team/sk:v1"; then
-        fail "skopeo copy to $REG/team/sk:v1 as ${creds%%:*} (${creds#*:}) succeeded"
-    fi
-    grep -qiE 'unauthorized|authentication required|denied|401|403' "$TEST_TMP/sk.out" ||
-        fail "skopeo copy as ${creds%%:*} failed, but not for authorization: $(cat "$TEST_TMP/sk.out")"
-    ok "skopeo copy as ${creds%%:*} (${creds#*:}): refused ($(tail -n1 "$TEST_TMP/sk.out" | cut -c1-160))"
-    expect_tree_unchanged "after the refused skopeo copy" "$TEST_TMP/tree.before"
+    snapshot_storage "$ROOT"
+    expect_refusal "skopeo copy to $REG/team/sk:v1 as ${creds%%:*} (${creds#*:})" "$AUTH_REFUSED_RE" \
+        skopeo_push "$creds" "oci:$SRC:v1" "$REG/team/sk:v1"
+    expect_storage_unchanged "after the refused skopeo copy"
 done
-skopeo_push "alice:$ALICE_PW" "$REG/team/sk:v1" || {
-    cat "$TEST_TMP/sk.out" >&2
-    fail "skopeo copy oci:src:v1 -> docker://$REG/team/sk:v1 as alice failed"
-}
-ok "skopeo copy oci:src:v1 -> docker://$REG/team/sk:v1 as alice"
+expect_success "skopeo copy oci:src:v1 -> docker://$REG/team/sk:v1 as alice" \
+    skopeo_push "alice:$ALICE_PW" "oci:$SRC:v1" "$REG/team/sk:v1"
 DST="$TEST_TMP/oci-dst"
-skc copy --all --preserve-digests --src-tls-verify=false --src-creds "bob:$BOB_PW" \
-    "docker://$REG/team/sk:v1" "oci:$DST:v1" >"$TEST_TMP/sk.out" 2>&1 || {
-    cat "$TEST_TMP/sk.out" >&2
-    fail "skopeo copy docker://$REG/team/sk:v1 -> oci as bob failed"
-}
+expect_success "skopeo copy docker://$REG/team/sk:v1 -> oci as bob" \
+    skopeo_pull "bob:$BOB_PW" "$REG/team/sk:v1" "oci:$DST:v1"
 expect_eq "digest copied back by bob" "$sdigest" "$(oci_tag_digest "$DST" v1)"
 oci_same_image "$SRC" "$DST" "$sdigest"
 skc inspect --raw --tls-verify=false --no-creds "docker://$REG/public/base:1" >"$TEST_TMP/pub.json" 2>"$TEST_TMP/sk.out" || {
@@ -558,10 +381,8 @@ skc inspect --raw --tls-verify=false --no-creds "docker://$REG/public/base:1" >"
     fail "anonymous skopeo inspect docker://$REG/public/base:1 failed"
 }
 expect_eq "digest of public/base:1 read anonymously by skopeo" "$dpub" "sha256:$(sha256_of "$TEST_TMP/pub.json")"
-if skc inspect --raw --tls-verify=false --no-creds "docker://$REG/team/sk:v1" >/dev/null 2>"$TEST_TMP/sk.out"; then
-    fail "anonymous skopeo inspect docker://$REG/team/sk:v1 succeeded"
-fi
-ok "anonymous skopeo inspect team/sk:v1: refused"
+expect_refusal "anonymous skopeo inspect team/sk:v1" "" \
+    skc inspect --raw --tls-verify=false --no-creds "docker://$REG/team/sk:v1"
 
 # ---------------------------------------------------------------- bad tokens
 
@@ -590,11 +411,11 @@ refused() {
     expect_401 "[$c] GET team/app:v1" "repository:team/app:pull" any "$tok" \
         -H "Accept: $MANIFEST_ACCEPT" "$R/v2/team/app/manifests/v1"
     log "  [$c] error parameter: '$(chal_param error)'"
-    tree_snapshot "$ROOT" >"$TEST_TMP/tree.before"
+    snapshot_storage "$ROOT"
     mapfile -t args < <(put_args "bad-$c")
     expect_401 "[$c] PUT team/app:bad-$c" "repository:team/app:pull,push" any "$tok" "${args[@]}"
     expect_401 "[$c] POST team/app blob upload" "repository:team/app:pull,push" any "$tok" -X POST "$R/v2/team/app/blobs/uploads/"
-    expect_tree_unchanged "[$c] after the refused PUT and POST" "$TEST_TMP/tree.before"
+    expect_storage_unchanged "[$c] after the refused PUT and POST"
     alice=$(tok_alice repository:team/app:pull)
     expect_status "[$c] HEAD team/app:bad-$c with alice's token" 404 "$alice" -I "$R/v2/team/app/manifests/bad-$c"
 }
@@ -652,11 +473,11 @@ refused truncated "$(mint "${RSA[@]}" | cut -d. -f1-2)"
 
 step "valid tokens without the needed action: insufficient_scope"
 T=$(tok_bob repository:team/app:pull,push)
-tree_snapshot "$ROOT" >"$TEST_TMP/tree.before"
+snapshot_storage "$ROOT"
 mapfile -t args < <(put_args bad-bob)
 expect_401 "PUT team/app:bad-bob with bob's token (pull only)" "repository:team/app:pull,push" insufficient_scope "$T" "${args[@]}"
 expect_401 "POST blob upload with bob's token" "repository:team/app:pull,push" insufficient_scope "$T" -X POST "$R/v2/team/app/blobs/uploads/"
-expect_tree_unchanged "after bob's refused PUT and POST" "$TEST_TMP/tree.before"
+expect_storage_unchanged "after bob's refused PUT and POST"
 expect_status "GET team/app:v1 with bob's token" 200 "$T" -H "Accept: $MANIFEST_ACCEPT" "$R/v2/team/app/manifests/v1"
 T=$(tok_alice repository:team/other:pull)
 expect_401 "GET team/app:v1 with a token for team/other" "repository:team/app:pull" insufficient_scope "$T" \
@@ -747,25 +568,18 @@ else
 fi
 
 step "a second registry whose realm signs ES256 (rootcertbundle: the EC certificate only)"
-start_auth_registry es256 "auth:
+start_auth_registry "$BIN" "$TEST_TMP/es256-data" "$(free_port)" "auth:
   token:
     realm: $ISS_EC/token
     service: $SERVICE
     issuer: $ISSUER
     rootcertbundle: $PKI/issuer-ec.crt"
-R2=$AREG_URL REG2="127.0.0.1:$AREG_PORT"
-skc copy --all --preserve-digests --dest-tls-verify=false --dest-creds "alice:$ALICE_PW" \
-    "oci:$SRC:v1" "docker://$REG2/team/es:v1" >"$TEST_TMP/sk.out" 2>&1 || {
-    cat "$TEST_TMP/sk.out" >&2
-    fail "skopeo copy -> docker://$REG2/team/es:v1 as alice failed"
-}
-ok "skopeo copy oci:src:v1 -> docker://$REG2/team/es:v1 as alice (ES256 tokens)"
+R2=$REGISTRY_URL REG2="127.0.0.1:$REGISTRY_PORT" ES256_LOG=$REGISTRY_LOG
+expect_success "skopeo copy oci:src:v1 -> docker://$REG2/team/es:v1 as alice (ES256 tokens)" \
+    skopeo_push "alice:$ALICE_PW" "oci:$SRC:v1" "$REG2/team/es:v1"
 DST2="$TEST_TMP/oci-dst2"
-skc copy --all --preserve-digests --src-tls-verify=false --src-creds "bob:$BOB_PW" \
-    "docker://$REG2/team/es:v1" "oci:$DST2:v1" >"$TEST_TMP/sk.out" 2>&1 || {
-    cat "$TEST_TMP/sk.out" >&2
-    fail "skopeo copy docker://$REG2/team/es:v1 -> oci as bob failed"
-}
+expect_success "skopeo copy docker://$REG2/team/es:v1 -> oci as bob" \
+    skopeo_pull "bob:$BOB_PW" "$REG2/team/es:v1" "oci:$DST2:v1"
 oci_same_image "$SRC" "$DST2" "$sdigest"
 T=$(tok_alice repository:team/es:pull)
 got=$(rcurl "$T" -H "Accept: $MANIFEST_ACCEPT" "$R2/v2/team/es/manifests/v1")
@@ -777,10 +591,11 @@ expect_status "ES256 token at the ES256-only registry" 200 "$T" -H "Accept: $MAN
 # ---------------------------------------------------------------- logs
 
 step "no token in the registry logs"
-for f in "$MAIN_LOG" "$AREG_LOG"; do
+for pair in "main:$MAIN_LOG" "es256:$ES256_LOG"; do
+    which=${pair%%:*} f=${pair#*:}
     if grep -qE 'eyJ[A-Za-z0-9_-]{10,}' "$f"; then
-        fail "$(basename "$f") contains a JWT: $(grep -oE '.{40}eyJ[A-Za-z0-9_-]{10,}' "$f" | head -n 2)"
+        fail "the $which registry's log $(basename "$f") contains a JWT: $(grep -oE '.{40}eyJ[A-Za-z0-9_-]{10,}' "$f" | head -n 2)"
     fi
-    if grep -qF -- "$ALICE_PW" "$f"; then fail "$(basename "$f") contains alice's password"; fi
-    ok "$(basename "$f"): no JWT, no password"
+    if grep -qF -- "$ALICE_PW" "$f"; then fail "the $which registry's log $(basename "$f") contains alice's password"; fi
+    ok "the $which registry's log $(basename "$f"): no JWT, no password"
 done
