@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds regfs with AddressSanitizer and UndefinedBehaviorSanitizer into ./build-asan and runs
-# the unit and HTTP API suites against that build (the HTTP tests start the sanitized
-# regfs-httpd). Any sanitizer report fails the run.
+# the whole test suite against that build except the packaging tests (which build their own
+# packages): unit and HTTP API suites (in parallel), then the file-tree mounts and the
+# end-to-end tests with real clients, which start the sanitized regfs-httpd and regfs-fused.
+# Any sanitizer report aborts the process under test and so fails its test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
@@ -9,5 +11,5 @@ BUILD_DIR=build-asan BUILD_TYPE=Debug scripts/build.sh -DREGFS_SANITIZE=ON -DREG
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 cd build-asan
-ctest --output-on-failure --timeout 600 -L 'core|config|httpd' "$@"
-ctest --output-on-failure --timeout 600 -R 'RegistryTree|ErrnoMap' "$@"
+ctest --output-on-failure --timeout 600 -j2 -L 'core|config|httpd' "$@"
+ctest --output-on-failure --timeout 600 -L 'fused|e2e' "$@"
