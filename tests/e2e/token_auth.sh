@@ -588,10 +588,64 @@ expect_challenge "RS256 token at the ES256-only registry" "$ISS_EC/token" "repos
 T=$(token_from "$ISS_EC" alice "$ALICE_PW" repository:team/es:pull)
 expect_status "ES256 token at the ES256-only registry" 200 "$T" -H "Accept: $MANIFEST_ACCEPT" "$R2/v2/team/es/manifests/v1"
 
+# ---------------------------------------------------------------- TLS
+
+step "token authentication over TLS: docker and skopeo verify the registry's certificate"
+new_ca tls-ca "/CN=regfs e2e token TLS CA"
+issue tls-server tls-ca "/CN=127.0.0.1" "subjectAltName=IP:127.0.0.1" \
+    "extendedKeyUsage=serverAuth"
+TLS_PORT=$(free_port)
+REG3="127.0.0.1:$TLS_PORT"
+TLS_CFG="$TEST_TMP/registry-tls.yml"
+TLS_LOG="$TEST_TMP/registry-tls.log"
+write_registry_config "$TLS_CFG" "$TEST_TMP/tls-data" "$REG3" "  tls:
+    certificate: $PKI/tls-server.crt
+    key: $PKI/tls-server.key
+auth:
+  token:
+    realm: $REALM
+    service: $SERVICE
+    issuer: $ISSUER
+    rootcertbundle: $PKI/bundle.pem"
+serve_registry "$BIN" "$TLS_CFG" "$TLS_LOG" token-tls bash -c \
+    "[[ \$(curl -s -o /dev/null -w '%{http_code}' --cacert '$PKI/tls-ca.crt' https://$REG3/v2/) == 401 ]]"
+CERTS_D=/etc/docker/certs.d
+if [[ ! -d "$CERTS_D" ]]; then
+    [[ -d /etc/docker ]] || on_exit "rmdir /etc/docker 2>/dev/null"
+    on_exit "rmdir '$CERTS_D' 2>/dev/null"
+fi
+mkdir -p "$CERTS_D/$REG3"
+on_exit "rm -rf '${CERTS_D:?}/$REG3'"
+cp "$PKI/tls-ca.crt" "$CERTS_D/$REG3/ca.crt"
+TLS_IMG="$REG3/team/tls"
+docker_import_base "$TLS_IMG:v1" regfs-e2e-token-tls 100000
+tls_image_id=$(docker image inspect -f '{{.Id}}' "$TLS_IMG:v1")
+docker_login "$REG3" alice "$ALICE_PW"
+tls_digest=$(docker_push "$TLS_IMG:v1")
+ok "docker push $TLS_IMG:v1 over TLS with tokens -> $tls_digest"
+docker rmi -f "$TLS_IMG:v1" >/dev/null
+docker_pull "$TLS_IMG:v1"
+expect_eq "image ID after docker pull over TLS" "$tls_image_id" "$(docker image inspect -f '{{.Id}}' "$TLS_IMG:v1")"
+docker_logout "$REG3"
+docker rmi -f "$TLS_IMG:v1" >/dev/null
+# skopeo with certificate verification on (the CA from --cert-dir), not --tls-verify=false.
+mkdir -p "$TEST_TMP/tls-certs" && cp "$PKI/tls-ca.crt" "$TEST_TMP/tls-certs/ca.crt"
+expect_success "skopeo copy oci -> docker://$REG3/team/tls-sk:v1 over verified TLS as alice" \
+    skc copy --all --preserve-digests --dest-cert-dir "$TEST_TMP/tls-certs" \
+    --dest-creds "alice:$ALICE_PW" "oci:$SRC:v1" "docker://$REG3/team/tls-sk:v1"
+DST3="$TEST_TMP/oci-dst3"
+expect_success "skopeo copy docker://$REG3/team/tls-sk:v1 -> oci over verified TLS as bob" \
+    skc copy --all --preserve-digests --src-cert-dir "$TEST_TMP/tls-certs" \
+    --src-creds "bob:$BOB_PW" "docker://$REG3/team/tls-sk:v1" "oci:$DST3:v1"
+oci_same_image "$SRC" "$DST3" "$sdigest"
+expect_refusal "skopeo push over TLS as bob (pull only)" "$AUTH_REFUSED_RE" \
+    skc copy --all --dest-cert-dir "$TEST_TMP/tls-certs" --dest-creds "bob:$BOB_PW" \
+    "oci:$SRC:v1" "docker://$REG3/team/tls-bob:v1"
+
 # ---------------------------------------------------------------- logs
 
 step "no token in the registry logs"
-for pair in "main:$MAIN_LOG" "es256:$ES256_LOG"; do
+for pair in "main:$MAIN_LOG" "es256:$ES256_LOG" "tls:$TLS_LOG"; do
     which=${pair%%:*} f=${pair#*:}
     if grep -qE 'eyJ[A-Za-z0-9_-]{10,}' "$f"; then
         fail "the $which registry's log $(basename "$f") contains a JWT: $(grep -oE '.{40}eyJ[A-Za-z0-9_-]{10,}' "$f" | head -n 2)"
