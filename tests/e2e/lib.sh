@@ -723,6 +723,20 @@ docker_import_base() {
 # ---------------------------------------------------------------- test certificates (openssl)
 
 # Keys, certificates and openssl's output (openssl.log) go to $PKI.
+# install_docker_ca REGISTRY CA_FILE: docker trusts CA_FILE for REGISTRY (host:port) through
+# /etc/docker/certs.d; removed at exit (and the folders, if this test created them).
+install_docker_ca() {
+    local certs_d=/etc/docker/certs.d
+    if [[ ! -d "$certs_d" ]]; then
+        [[ -d /etc/docker ]] || on_exit "rmdir /etc/docker 2>/dev/null"
+        on_exit "rmdir '$certs_d' 2>/dev/null"
+    fi
+    mkdir -p "$certs_d/$1"
+    on_exit "rm -rf '${certs_d:?}/$1'"
+    cp "$2" "$certs_d/$1/ca.crt"
+    ok "CA installed as $certs_d/$1/ca.crt"
+}
+
 PKI="$TEST_TMP/pki"
 
 # ossl ARGS...: openssl ARGS, its output appended to $PKI/openssl.log (shown when it fails).

@@ -258,16 +258,8 @@ in_insecure_cidr() {
 a = ipaddress.ip_address(sys.argv[1])
 sys.exit(0 if any(a in ipaddress.ip_network(c, strict=False) for c in sys.argv[2:]) else 1)' "$1" $INSECURE_CIDRS
 }
+install_docker_ca "$REG" "$PKI/ca.crt"
 CERTS_D=/etc/docker/certs.d
-if [[ ! -d "$CERTS_D" ]]; then
-    # Only remove what this test created, and only if nobody else uses it by then.
-    [[ -d /etc/docker ]] || on_exit "rmdir /etc/docker 2>/dev/null"
-    on_exit "rmdir '$CERTS_D' 2>/dev/null"
-fi
-mkdir -p "$CERTS_D/$REG"
-on_exit "rm -rf '${CERTS_D:?}/$REG'"
-cp "$PKI/ca.crt" "$CERTS_D/$REG/ca.crt"
-ok "CA installed as $CERTS_D/$REG/ca.crt"
 
 docker_import_base regfs-e2e/tls-base:1 regfs-e2e-tls 50000
 ctx="$TEST_TMP/ctx"

@@ -609,14 +609,7 @@ auth:
     rootcertbundle: $PKI/bundle.pem"
 serve_registry "$BIN" "$TLS_CFG" "$TLS_LOG" token-tls bash -c \
     "[[ \$(curl -s -o /dev/null -w '%{http_code}' --cacert '$PKI/tls-ca.crt' https://$REG3/v2/) == 401 ]]"
-CERTS_D=/etc/docker/certs.d
-if [[ ! -d "$CERTS_D" ]]; then
-    [[ -d /etc/docker ]] || on_exit "rmdir /etc/docker 2>/dev/null"
-    on_exit "rmdir '$CERTS_D' 2>/dev/null"
-fi
-mkdir -p "$CERTS_D/$REG3"
-on_exit "rm -rf '${CERTS_D:?}/$REG3'"
-cp "$PKI/tls-ca.crt" "$CERTS_D/$REG3/ca.crt"
+install_docker_ca "$REG3" "$PKI/tls-ca.crt"
 TLS_IMG="$REG3/team/tls"
 docker_import_base "$TLS_IMG:v1" regfs-e2e-token-tls 100000
 tls_image_id=$(docker image inspect -f '{{.Id}}' "$TLS_IMG:v1")
