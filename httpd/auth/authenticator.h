@@ -4,6 +4,8 @@
 
 #include <Poco/Net/HTTPServerRequest.h>
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +22,8 @@ struct Authentication {
   Result result = Result::kNoCredentials;
   Caller caller;
   std::string reason;  // for kRejected, a log line (never contains the credentials)
+  // For kAccepted credentials that expire (tokens): the last moment they are accepted.
+  std::optional<std::chrono::system_clock::time_point> valid_until;
 };
 
 class Authenticator {

@@ -21,6 +21,8 @@
 #include <set>
 #include <sstream>
 
+#include "regfs/core/digest.h"
+
 namespace regfs::httpd {
 
 namespace {
@@ -28,6 +30,8 @@ namespace {
 // Tokens are a few hundred bytes to a few KiB (an x5c chain); anything larger is hostile.
 constexpr size_t kMaxTokenBytes = 16 * 1024;
 constexpr int64_t kLeewaySeconds = 60;
+// Accepted tokens remembered at most; tokens live minutes, so this is many clients' worth.
+constexpr size_t kMaxRememberedTokens = 10000;
 
 const std::set<std::string>& RsaAlgorithms() {
   static const std::set<std::string> algs = {"RS256", "RS384", "RS512"};
@@ -247,7 +251,24 @@ Authentication TokenAuthenticator::Authenticate(const Poco::Net::HTTPServerReque
     return {.result = Authentication::Result::kRejected,
             .reason = "the Authorization header is not a Bearer token"};
   }
-  return Verify(Poco::trim(header.substr(7)), std::chrono::system_clock::now());
+  const std::string jwt = Poco::trim(header.substr(7));
+  const auto now = std::chrono::system_clock::now();
+  const std::string key = Digest::Sha256Of(jwt).hex();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = accepted_.find(key);
+    if (it != accepted_.end()) {
+      if (now <= *it->second.valid_until) return it->second;
+      accepted_.erase(it);
+    }
+  }
+  Authentication result = Verify(jwt, now);
+  if (result.result == Authentication::Result::kAccepted && result.valid_until) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (accepted_.size() >= kMaxRememberedTokens) accepted_.clear();
+    accepted_[key] = result;
+  }
+  return result;
 }
 
 Authentication TokenAuthenticator::Verify(const std::string& jwt,
@@ -354,6 +375,10 @@ Authentication TokenAuthenticator::CheckClaims(const Poco::JSON::Object& claims,
     return reject("token is not valid yet");
 
   Authentication accepted{.result = Authentication::Result::kAccepted};
+  // Remembered until it expires, but re-checked at least daily (and the arithmetic stays in
+  // range for tokens that claim to live for ages).
+  accepted.valid_until = std::chrono::system_clock::time_point(
+      std::chrono::seconds(std::min(*exp + kLeewaySeconds, now_s + 24 * 3600)));
   accepted.caller.kind = Caller::Kind::kToken;
   accepted.caller.name = claims.optValue<std::string>("sub", "");
   if (auto access = claims.getArray("access")) {

@@ -8,11 +8,15 @@
 // a rootcertbundle certificate; its `iss` is the configured issuer; its `aud` names the
 // configured service; `exp` is in the future and `nbf` not (60 s leeway for clock skew).
 // Its `access` claim ([{type, name, actions}]) becomes the caller's grants.
+// Clients send the same token with every request: an accepted token is remembered (by its
+// hash, until it expires) so the signature is checked once, not per request.
 // Thread-safe; the keys are read once at start.
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -49,6 +53,8 @@ class TokenAuthenticator final : public Authenticator {
                              std::chrono::system_clock::time_point now) const;
   const Config::Token config_;
   std::unique_ptr<Keys> keys_;
+  std::mutex mu_;
+  std::map<std::string, Authentication> accepted_;  // GUARDED_BY(mu_): by SHA-256 of the token
 };
 
 }  // namespace regfs::httpd

@@ -275,7 +275,7 @@ TEST_F(TokenTest, ChallengeNamesTheScopes) {
 
 // ---------------------------------------------------------------- decisions
 
-TEST_F(TokenTest, AuthorizerDecisions) {
+TEST_F(TokenTest, AuthorizerPermits) {
   auto auth = Authenticator();
   ASSERT_NE(auth, nullptr);
   Authorizer authorizer(auth.get(), std::nullopt);
