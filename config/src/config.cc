@@ -82,16 +82,32 @@ bool IsSupported(const std::string& key) {
   }
 }
 
-void CollectLeaves(const YAML::Node& node, const std::string& prefix,
-                   std::vector<std::string>* out) {
+// A configuration is a small tree; these bounds only stop hostile YAML. An alias may point at
+// its own ancestor (`a: &x {b: *x}` is a cycle) or be nested to expand exponentially, so the
+// walk counts what it visits instead of trusting the shape.
+constexpr int kMaxConfigDepth = 16;
+constexpr size_t kMaxConfigNodes = 10000;
+
+Status CollectLeaves(const YAML::Node& node, const std::string& prefix, int depth,
+                     size_t* visited, std::vector<std::string>* out) {
+  if (++*visited > kMaxConfigNodes)
+    return Status::InvalidArgument("the configuration has more than " +
+                                   std::to_string(kMaxConfigNodes) +
+                                   " entries (recursive or exponential YAML aliases?)");
   if (node.IsMap() && node.size() > 0) {
+    if (depth >= kMaxConfigDepth)
+      return Status::InvalidArgument("configuration key " + prefix + " nests deeper than " +
+                                     std::to_string(kMaxConfigDepth) +
+                                     " levels (a recursive YAML alias?)");
     for (const auto& kv : node) {
       std::string key = kv.first.as<std::string>();
-      CollectLeaves(kv.second, prefix.empty() ? key : prefix + "." + key, out);
+      REGFS_RETURN_IF_ERROR(CollectLeaves(kv.second, prefix.empty() ? key : prefix + "." + key,
+                                          depth + 1, visited, out));
     }
   } else if (!prefix.empty()) {
     out->push_back(prefix);
   }
+  return Status::Ok();
 }
 
 YAML::Node Lookup(const YAML::Node& root, const std::string& dotted) {
@@ -338,7 +354,8 @@ Result<Config> ParseConfig(const std::string& path, const std::vector<std::strin
 
   Config c;
   std::vector<std::string> leaves;
-  CollectLeaves(root, "", &leaves);
+  size_t visited = 0;
+  REGFS_RETURN_IF_ERROR(CollectLeaves(root, "", 0, &visited, &leaves));
   for (const std::string& key : leaves) {
     for (const auto& [refused, why] : RefusedKeys()) {
       if (key == refused || key.starts_with(refused + ".")) {

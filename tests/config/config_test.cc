@@ -138,6 +138,27 @@ TEST_F(ConfigTest, RefusesWhatWouldBeLessSafeThanAsked) {
   EXPECT_TRUE(LoadConfig("/nonexistent/config.yml", {}).status().IsNotFound());
 }
 
+TEST_F(ConfigTest, HostileYamlAliasesAreRefusedNotWalkedForever) {
+  // An alias to its own ancestor is a cycle; nested aliases expand exponentially.
+  auto cycle = LoadConfig(Write("storage:\n  delete: &y\n    enabled: *y\n"), {});
+  ASSERT_FALSE(cycle.ok());
+  EXPECT_NE(cycle.status().message().find("alias"), std::string::npos) << cycle.status().ToString();
+
+  std::string laughs = "a0: &a0 {x: 1, y: 1}\n";
+  for (int i = 1; i < 30; ++i) {
+    laughs += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " {x: *a" +
+              std::to_string(i - 1) + ", y: *a" + std::to_string(i - 1) + "}\n";
+  }
+  EXPECT_FALSE(LoadConfig(Write(laughs), {}).ok());
+
+  // Shared anchors used the ordinary way still load.
+  auto shared = LoadConfig(Write("x-common: &common {enabled: true}\nstorage:\n"
+                                 "  delete: *common\n"),
+                           {});
+  ASSERT_TRUE(shared.ok()) << shared.status().ToString();
+  EXPECT_TRUE(shared->delete_enabled);
+}
+
 TEST_F(ConfigTest, ReadsTokenAuthAccessRulesAndLimits) {
   auto c = LoadConfig(Write(R"(version: 0.1
 auth:
