@@ -4,6 +4,9 @@
 # (fuzz/corpus/<target>/), after replaying its known crashers (fuzz/regressions/<target>/).
 # Any crash, sanitizer report, timeout or broken invariant fails the run and prints the path of
 # the input that reproduces it. FUZZ_TARGETS="fuzz_names fuzz_route" runs only those.
+# FUZZ_SEED fixes libFuzzer's random seed: CI sets it so that a run explores the same inputs
+# each time and fails only on what the change broke; without it every run explores anew, which
+# is what a developer hunting for new findings wants (run with a large FUZZ_SECONDS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -29,6 +32,7 @@ for target in $targets; do
   if [[ -d "fuzz/corpus/$target" ]]; then cp -r "fuzz/corpus/$target/." "$work/corpus/"; fi
   args=(-artifact_prefix="$work/artifacts/" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1)
   if [[ -f "fuzz/dicts/$target.dict" ]]; then args+=(-dict="$repo/fuzz/dicts/$target.dict"); fi
+  if [[ -n "${FUZZ_SEED:-}" ]]; then args+=(-seed="$FUZZ_SEED"); fi
 
   if compgen -G "fuzz/regressions/$target/*" >/dev/null; then
     echo "== $target: replaying fuzz/regressions/$target/"
