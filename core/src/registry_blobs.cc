@@ -41,6 +41,7 @@ Result<BlobStream> RegistryImpl::OpenBlob(const std::string& repo, const Digest&
 Status RegistryImpl::DeleteBlob(const std::string& repo, const Digest& digest) {
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
   REGFS_RETURN_IF_ERROR(CheckDeletable());
+  auto lock = LockRepository(repo);
   std::string link = layout::LayerLink(repo, digest);
   if (!Exists(link)) return BlobUnknown(digest);
   // Remove the link's folder (<alg>/<hex>), as registry:2 does. Bytes stay for the GC.
@@ -57,7 +58,10 @@ Result<BlobInfo> RegistryImpl::MountBlob(const std::string& repo, const std::str
   REGFS_RETURN_IF_ERROR(CheckWritable());
   auto source = StatBlob(from, digest);
   if (!source.ok()) return source.status();
-  REGFS_RETURN_IF_ERROR(WriteLink(layout::LayerLink(repo, digest), digest));
+  {
+    auto lock = LockRepository(repo);
+    REGFS_RETURN_IF_ERROR(WriteLink(layout::LayerLink(repo, digest), digest));
+  }
   Notify({.kind = ChangeEvent::Kind::kBlobLinked,
           .repository = repo,
           .digest = digest,

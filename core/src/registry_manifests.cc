@@ -155,6 +155,7 @@ Result<PutManifestResult> RegistryImpl::PutManifest(const std::string& repo,
     }
     digest = *by_digest;
   }
+  auto lock = LockRepository(repo);  // the references must still be there when it lands
   REGFS_RETURN_IF_ERROR(CheckReferences(repo, *manifest));
 
   const std::string blob = layout::BlobData(digest);
@@ -191,12 +192,14 @@ Status RegistryImpl::SetTag(const std::string& repo, const std::string& tag, con
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
   REGFS_RETURN_IF_ERROR(ValidateTag(tag));
   REGFS_RETURN_IF_ERROR(CheckWritable());
+  auto lock = LockRepository(repo);
   if (!Exists(layout::RevisionLink(repo, digest))) return ManifestUnknown(digest.ToString());
   return WriteTag(repo, tag, digest);
 }
 
 Status RegistryImpl::DeleteManifest(const std::string& repo, const std::string& reference) {
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
+  auto lock = LockRepository(repo);
   if (!LooksLikeDigest(reference)) {
     REGFS_RETURN_IF_ERROR(ValidateTag(reference));
     REGFS_RETURN_IF_ERROR(CheckDeletable());

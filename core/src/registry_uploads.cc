@@ -72,6 +72,11 @@ std::mutex& RegistryImpl::UploadLock(const std::string& repo, const std::string&
   return upload_locks_[std::hash<std::string>{}(CacheKey(repo, id)) % upload_locks_.size()];
 }
 
+std::unique_lock<std::mutex> RegistryImpl::LockRepository(const std::string& repo) {
+  return std::unique_lock<std::mutex>(
+      repository_locks_[std::hash<std::string>{}(repo) % repository_locks_.size()]);
+}
+
 Result<UploadInfo> RegistryImpl::StartUpload(const std::string& repo) {
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
   REGFS_RETURN_IF_ERROR(CheckWritable());
@@ -143,7 +148,7 @@ Result<UploadInfo> RegistryImpl::AppendUpload(const std::string& repo, const std
     if (!failure.ok()) break;
     hasher->Update(buf.data(), got);
   }
-  if (failure.ok() && body.bad()) failure = Status::IOError("the request body was cut off");
+  if (failure.ok() && body.bad()) failure = Status::InvalidArgument("the request body was cut off", Status::Reason::kBlobUploadInvalid);
   UploadInfo info{id, (*writer)->size(), {}};
   // Keep the hash only when it covers exactly what storage holds.
   if (hasher->bytes_hashed() == info.size) hash_states_.Put(CacheKey(repo, id), std::move(*hasher));
@@ -188,7 +193,10 @@ Result<BlobInfo> RegistryImpl::LinkVerifiedUpload(const std::string& repo, const
     }
     REGFS_RETURN_IF_ERROR(driver_.Move(upload_data, blob_data));
   }
-  REGFS_RETURN_IF_ERROR(WriteLink(layout::LayerLink(repo, digest), digest));
+  {
+    auto repository_lock = LockRepository(repo);  // after the upload's lock, never before
+    REGFS_RETURN_IF_ERROR(WriteLink(layout::LayerLink(repo, digest), digest));
+  }
   hash_states_.Forget(CacheKey(repo, id));
   Status cleanup = driver_.Delete(layout::UploadDir(repo, id));
   (void)cleanup;  // a leftover upload folder is harmless and purged later

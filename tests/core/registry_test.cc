@@ -259,6 +259,51 @@ TEST_P(RegistryTest, SameBlobPushedConcurrentlyIsStoredOnce) {
   EXPECT_EQ(blob->info.size, content.size());
 }
 
+TEST_P(RegistryTest, PutsRacingDeletesLeaveNoTagWithoutItsManifest) {
+  // Tag PUTs and deletes of the same manifest, and layer links and their deletes, at once:
+  // each call either happens or fails cleanly, and no tag outlives its manifest.
+  Digest config = PushBlob("race", "{}");
+  Digest layer = PushBlob("race", "layer");
+  PushBlob("source", "layer");
+  const std::string body = ImageManifest(config, layer);
+  const Digest digest = Digest::Sha256Of(body);
+  std::atomic<bool> stop{false};
+  std::atomic<int> unexpected{0};
+  auto expect_clean = [&](const Status& s) {
+    if (!s.ok() && s.reason() != Status::Reason::kManifestUnknown &&
+        s.reason() != Status::Reason::kManifestBlobUnknown &&
+        s.reason() != Status::Reason::kBlobUnknown) {
+      ADD_FAILURE() << s.ToString();
+      unexpected++;
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 60 && unexpected == 0; ++i)
+        expect_clean(registry_->PutManifest("race", "t" + std::to_string(t), "", body).status());
+    });
+  }
+  threads.emplace_back([&] {
+    while (!stop && unexpected == 0) expect_clean(registry_->DeleteManifest("race", digest.ToString()));
+  });
+  threads.emplace_back([&] {
+    while (!stop && unexpected == 0) {
+      expect_clean(registry_->DeleteBlob("race", layer));
+      expect_clean(registry_->MountBlob("race", "source", layer).status());
+    }
+  });
+  for (int t = 0; t < 4; ++t) threads[t].join();
+  stop = true;
+  for (size_t t = 4; t < threads.size(); ++t) threads[t].join();
+  auto tags = registry_->ListTags("race", "", 100);
+  ASSERT_TRUE(tags.ok());
+  for (const std::string& tag : tags->entries) {
+    auto m = registry_->GetManifest("race", tag);
+    EXPECT_TRUE(m.ok()) << tag << ": " << m.status().ToString();
+  }
+}
+
 TEST_P(RegistryTest, ChangesAreAnnounced) {
   Digest config = PushBlob("r", "{}");
   Digest layer = PushBlob("r", "layer");

@@ -159,7 +159,8 @@ class Registry {
   virtual Result<UploadInfo> StatUpload(const std::string& repo, const std::string& id) = 0;
   // Appends the stream's bytes (until EOF) to the upload. With `expected_offset`, fails with
   // OutOfRange / kRangeInvalid unless it equals the upload's current size. Returns the new
-  // state. On a read error midway the bytes received so far stay appended.
+  // state. On a read error midway (the stream goes bad) the bytes received so far stay
+  // appended and the result is InvalidArgument / kBlobUploadInvalid.
   virtual Result<UploadInfo> AppendUpload(const std::string& repo, const std::string& id,
                                           std::istream& body,
                                           std::optional<uint64_t> expected_offset) = 0;
