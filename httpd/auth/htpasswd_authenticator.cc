@@ -76,6 +76,8 @@ void HtpasswdAuthenticator::ReloadIfChanged() {
 }
 
 bool HtpasswdAuthenticator::Verify(const std::string& user, const std::string& password) {
+  // crypt reads a C string: "pw\0anything" would pass as "pw". Such a password is no one's.
+  if (password.find('\0') != std::string::npos) return false;
   std::string hash;
   std::string dummy;
   std::string memo;

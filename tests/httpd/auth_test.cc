@@ -437,6 +437,9 @@ TEST_F(AuthTest, WrongPasswordIsRefused) {
     SCOPED_TRACE("password \"" + password + "\"");
     EXPECT_TRUE(IsChallenge(http().Get("/v2/", Auth("alice", password))));
   }
+  // crypt reads C strings: what follows a NUL must not be ignored.
+  EXPECT_TRUE(IsChallenge(
+      http().Get("/v2/", Auth("alice", good + std::string(1, '\0') + "anything"))));
   // User names are case-sensitive.
   EXPECT_TRUE(IsChallenge(http().Get("/v2/", Auth("Alice", kAlicePassword))));
   EXPECT_TRUE(IsChallenge(http().Head("/v2/", Auth("alice", kWrongPassword)), /*head=*/true));

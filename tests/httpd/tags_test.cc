@@ -71,6 +71,15 @@ TEST_F(TagsTest, PaginationWithNAndLast) {
   EXPECT_FALSE(NextLink(response)) << "no Link on the last page\n" << response.Describe();
 }
 
+TEST_F(TagsTest, AnyLargePageSizeIsAccepted) {
+  PushTags({"b", "a"});
+  HttpResponse response;
+  for (const char* n : {"1000000000", "99999999999999999999999", "0002"}) {
+    SCOPED_TRACE(std::string("n=") + n);
+    EXPECT_EQ(Page(ListPath() + "?n=" + n, &response), (std::vector<std::string>{"a", "b"}));
+  }
+}
+
 TEST_F(TagsTest, FollowingLinksVisitsEveryTagOnce) {
   std::vector<std::string> tags;
   for (int i = 0; i < 11; ++i) tags.push_back("t" + std::to_string(i * 7 % 11));
