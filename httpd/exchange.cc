@@ -1,6 +1,7 @@
 #include "exchange.h"
 
 #include <Poco/Net/HTTPServerRequestImpl.h>
+#include <Poco/Net/HTTPServerSession.h>
 #include <Poco/Net/StreamSocket.h>
 #include <Poco/Net/StreamSocketImpl.h>
 #include <Poco/URI.h>
@@ -9,6 +10,8 @@
 #include <cerrno>
 #include <typeinfo>
 #include <vector>
+
+#include "request_framing.h"
 
 namespace regfs::httpd {
 
@@ -64,7 +67,9 @@ HttpError Translate(const Status& s) {
     case C::kInvalidArgument:
       return {HTTPResponse::HTTP_BAD_REQUEST, "UNSUPPORTED"};
     case C::kPermissionDenied:
-      return {HTTPResponse::HTTP_FORBIDDEN, "DENIED"};
+      // Callers are refused by the Authorizer before a handler runs; a permission error
+      // without a reason comes from the storage and is the server's problem.
+      return {HTTPResponse::HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN"};
     case C::kOutOfRange:
       return {HTTPResponse::HTTP_REQUESTED_RANGE_NOT_SATISFIABLE, "BLOB_UPLOAD_INVALID"};
     case C::kUnavailable:
@@ -149,7 +154,8 @@ std::string Exchange::Url(const std::string& path) const {
   const Config& c = context_.config;
   if (c.relative_urls) return path;
   if (!c.host.empty()) return c.host + path;
-  if (!request_.getHost().empty()) {
+  // HTTP/1.0 requests may come without Host (getHost would throw): then a relative URL.
+  if (request_.has("Host") && !request_.getHost().empty()) {
     // Behind a TLS-terminating proxy the client spoke https even though we did not.
     std::string scheme = c.tls.enabled() ? "https" : "http";
     const std::string forwarded = request_.get("X-Forwarded-Proto", "");
@@ -164,19 +170,44 @@ bool Exchange::HasBody() const {
          (request_.hasContentLength() && request_.getContentLength64() > 0);
 }
 
+std::istream& Exchange::Body() {
+  if (body_ != nullptr) return *body_;
+  auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&request_);
+  if (request_.getChunkedTransferEncoding() && impl != nullptr) {
+    chunked_body_ = std::make_unique<ChunkedBodyStream>(impl->session());
+    body_ = chunked_body_.get();
+  } else if (HasBody()) {
+    body_ = &request_.stream();
+  } else {
+    body_ = &no_body_;
+  }
+  return *body_;
+}
+
+std::string Exchange::BodyError() const {
+  if (chunked_body_ && !chunked_body_->buf().Error().empty()) return chunked_body_->buf().Error();
+  if (body_ != nullptr && body_->bad()) return "the request body was cut off";
+  return "";
+}
+
 void Exchange::PrepareToSend() {
+  if (body_abandoned_ || !BodyError().empty()) {
+    // What follows on this connection cannot be told apart from a request: close it.
+    response_.setKeepAlive(false);
+    return;
+  }
   if (HasBody() && !body_consumed_) {
     // Read what the client is still sending, up to a bound, so it sees our answer instead of
     // a connection reset; past the bound, close rather than read it all.
     constexpr std::streamsize kMaxDrain = 8 << 20;
-    std::istream& body = request_.stream();
+    std::istream& body = Body();
     char buf[65536];
     std::streamsize drained = 0;
     while (body && drained < kMaxDrain) {
       body.read(buf, sizeof buf);
       drained += body.gcount();
     }
-    body_consumed_ = body.eof();
+    body_consumed_ = body.eof() && !body.bad();
   }
   if ((HasBody() && !body_consumed_) || context_.shutting_down.load()) {
     response_.setKeepAlive(false);
@@ -188,6 +219,12 @@ void Exchange::SendStatus(HTTPResponse::HTTPStatus status) {
   response_.setStatusAndReason(status);
   response_.setContentLength(0);
   response_.send();
+}
+
+void Exchange::SendHead(HTTPResponse::HTTPStatus status) {
+  PrepareToSend();
+  response_.setStatusAndReason(status);
+  response_.send().flush();
 }
 
 void Exchange::SendBody(HTTPResponse::HTTPStatus status, const std::string& content_type,
@@ -207,13 +244,20 @@ void Exchange::SendBody(HTTPResponse::HTTPStatus status, const std::string& cont
 void Exchange::SendError(const Status& status) {
   HttpError e = Translate(status);
   if (e.status >= 500) {
-    context_.logger.Error(method() + " " + request_.getURI() + ": " + status.ToString());
+    context_.logger.Error(method() + " " + LoggableTarget(request_.getURI()) + ": " +
+                          status.ToString());
   } else {
-    context_.logger.Debug(method() + " " + request_.getURI() + ": " + status.ToString());
+    context_.logger.Debug(method() + " " + LoggableTarget(request_.getURI()) + ": " +
+                          status.ToString());
   }
-  // Internal details (paths, errno text) stay in the log.
-  std::string message =
-      e.status >= 500 ? "internal error; see the registry's log" : status.message();
+  // Internal details (paths, errno text) stay in the log. A "not found" without a reason
+  // comes from the storage (a file that vanished under a concurrent delete) and names where
+  // the data lives: not the client's business.
+  const bool from_storage =
+      status.reason() == Status::Reason::kNone && status.code() == Status::Code::kNotFound;
+  std::string message = e.status >= 500 ? "internal error; see the registry's log"
+                        : from_storage  ? "not found"
+                                        : status.message();
   SendError(e.status, e.code, message);
 }
 

@@ -8,8 +8,13 @@
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
 
+#include <istream>
+#include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
+
+#include "chunked_body.h"
 
 #include "regfs/core/status.h"
 #include "regfs/core/storage_driver.h"
@@ -37,11 +42,24 @@ class Exchange {
 
   // The request declares a body (Content-Length > 0 or chunked).
   bool HasBody() const;
+  // The request body: Content-Length bytes, a strictly decoded chunked body, or nothing at
+  // all when the head declares neither (RFC 9112 §6.3: then there is no body, and reading
+  // until the client closes would stall a keep-alive client). REQUIRES: CheckFraming passed.
+  std::istream& Body();
+  // Why the body could not be read whole (cut off, malformed chunking, a timeout); empty
+  // when it was read fine or not yet read.
+  std::string BodyError() const;
+  // Answer without reading more of the body, and close the connection after the answer:
+  // for requests whose framing is refused, so nothing of them is parsed as a request.
+  void AbandonBody() { body_abandoned_ = true; }
   // Call once the handler has read the whole body; otherwise error responses close the
   // connection so unread bytes are never parsed as the next request.
   void MarkBodyConsumed() { body_consumed_ = true; }
 
   void SendStatus(Poco::Net::HTTPResponse::HTTPStatus status);
+  // Sends the status and the headers already set, Content-Length included, and no body:
+  // the answer to a HEAD request.
+  void SendHead(Poco::Net::HTTPResponse::HTTPStatus status);
   void SendBody(Poco::Net::HTTPResponse::HTTPStatus status, const std::string& content_type,
                 const std::string& body);
   void SendError(const Status& status);
@@ -71,6 +89,10 @@ class Exchange {
   const ServerContext& context_;
   Caller caller_;
   bool body_consumed_ = false;
+  bool body_abandoned_ = false;
+  std::istream* body_ = nullptr;
+  std::unique_ptr<ChunkedBodyStream> chunked_body_;
+  std::istringstream no_body_;
   uint64_t bytes_sent_ = 0;
 };
 

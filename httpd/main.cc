@@ -6,7 +6,7 @@
 // Signals are handled by one sigwait() loop in main instead of Poco's ServerApplication,
 // so shutdown (stop accepting, let in-flight requests finish, exit) is explicit and
 // nothing daemonizes: under systemd the server runs in the foreground.
-#include <Poco/Net/HTTPServer.h>
+#include <Poco/Net/TCPServer.h>
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/ServerSocket.h>
@@ -21,6 +21,7 @@
 
 #include "auth/htpasswd_authenticator.h"
 #include "auth/token_authenticator.h"
+#include "connection_guard.h"
 #include "logger.h"
 #include "regfs/config/config.h"
 #include "regfs/core/change_feed.h"
@@ -147,7 +148,7 @@ int Serve(const std::string& config_path) {
   ServerContext context{**registry, *config, logger,          in_flight,
                         shutting_down, authorizer, uploads_in_flight};
 
-  auto* params = new Poco::Net::HTTPServerParams;
+  Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams;
   params->setKeepAlive(true);
   params->setKeepAliveTimeout(Poco::Timespan(30, 0));
   params->setMaxKeepAliveRequests(0);
@@ -157,9 +158,14 @@ int Serve(const std::string& config_path) {
   params->setMaxQueued(1024);
   params->setServerName("regfs");
   params->setSoftwareVersion(std::string("regfs/") + kVersion);
-  // Each keep-alive connection holds a thread; size the pool for many concurrent clients.
+  // Each keep-alive connection holds a thread; size the pool for many concurrent clients,
+  // and let the guard take threads back from clients that hold them without sending.
   Poco::ThreadPool pool("http", 8, 512, 60);
-  Poco::Net::HTTPServer server(new RequestRouter(context), pool, *socket, params);
+  ConnectionGuard guard({.head_timeout = config->limits.head_timeout,
+                         .per_client = config->limits.connections_per_client},
+                        logger);
+  Poco::SharedPtr<RequestRouter> router = new RequestRouter(context);
+  Poco::Net::TCPServer server(guard.Factory(router, params), pool, *socket, params);
   server.start();
   logger.Info("regfs-httpd " + std::string(kVersion) + " listening on " +
               (config->tls.enabled() ? "https://" : "http://") + addr + ", storage " +
@@ -192,7 +198,8 @@ int Serve(const std::string& config_path) {
   logger.Info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
               ", finishing in-flight requests");
   shutting_down = true;
-  server.stopAll(false);
+  server.stop();
+  router->NotifyServerStopped();
   auto deadline = std::chrono::steady_clock::now() + config->drain_timeout;
   while (in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

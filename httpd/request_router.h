@@ -13,6 +13,9 @@ class RequestRouter final : public Poco::Net::HTTPRequestHandlerFactory {
   explicit RequestRouter(const ServerContext& context) : context_(context) {}
   Poco::Net::HTTPRequestHandler* createRequestHandler(
       const Poco::Net::HTTPServerRequest& request) override;
+  // Tells every open connection that the server is stopping: each ends after the request it
+  // is handling (what Poco's HTTPServer::stopAll(false) does for its own connections).
+  void NotifyServerStopped() { serverStopped.notify(this, false); }
 
  private:
   const ServerContext& context_;

@@ -52,6 +52,8 @@ const std::set<std::string>& SupportedKeys() {
       "access",
       "limits.concurrentuploads",
       "limits.uploadsperrepository",
+      "limits.connectionsperclient",
+      "limits.headtimeout",
       "catalog.maxentries",
   };
   return keys;
@@ -477,6 +479,18 @@ Result<Config> ParseConfig(const std::string& path, const std::vector<std::strin
     REGFS_RETURN_IF_ERROR(Read(root, key, &value));
     if (value <= 0) return Status::InvalidArgument(std::string(key) + " must be positive");
     *target = static_cast<size_t>(value);
+  }
+  int per_client = static_cast<int>(c.limits.connections_per_client);
+  REGFS_RETURN_IF_ERROR(Read(root, "limits.connectionsperclient", &per_client));
+  if (per_client < 0) {
+    return Status::InvalidArgument("limits.connectionsperclient must not be negative (0: none)");
+  }
+  c.limits.connections_per_client = static_cast<size_t>(per_client);
+  if (YAML::Node n = Lookup(root, "limits.headtimeout"); n && !n.IsNull()) {
+    auto d = ParseDuration(n.as<std::string>());
+    if (!d.ok()) return Status::InvalidArgument("limits.headtimeout: " + d.status().message());
+    if (d->count() <= 0) return Status::InvalidArgument("limits.headtimeout must be positive");
+    c.limits.head_timeout = *d;
   }
 
   int max_entries = static_cast<int>(c.catalog_max_entries);

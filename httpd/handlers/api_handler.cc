@@ -4,7 +4,9 @@
 
 #include <chrono>
 
+#include "connection_guard.h"
 #include "regfs/core/names.h"
+#include "request_framing.h"
 
 namespace regfs::httpd {
 
@@ -59,9 +61,37 @@ std::vector<Need> ApiHandler::Needs(const std::string& method) const {
   return {};
 }
 
+void ApiHandler::Dispatch(Exchange& ex, std::string* user) {
+  Poco::Net::HTTPServerRequest& request = ex.request();
+  auto decision = context_.authorizer.Decide(request, Needs(request.getMethod()));
+  *user = decision.caller.name;
+  switch (decision.outcome) {
+    case Authorizer::Decision::Outcome::kAllow:
+      ex.set_caller(std::move(decision.caller));
+      HandleAuthenticated(ex);
+      break;
+    case Authorizer::Decision::Outcome::kChallenge:
+      if (decision.reason != "authentication required") {
+        context_.logger.Debug(request.getMethod() + " " + route_.name + ": " + decision.reason);
+      }
+      ex.response().set("WWW-Authenticate", decision.challenge);
+      ex.SendError(Poco::Net::HTTPResponse::HTTP_UNAUTHORIZED, "UNAUTHORIZED", decision.reason);
+      break;
+    case Authorizer::Decision::Outcome::kDeny:
+      ex.SendError(Poco::Net::HTTPResponse::HTTP_FORBIDDEN, "DENIED",
+                   "requested access to the resource is denied");
+      break;
+  }
+}
+
 void ApiHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
                                Poco::Net::HTTPServerResponse& response) {
   InFlight in_flight(context_.in_flight);
+  // The connection's head clock stops while the request is handled and restarts after it.
+  struct Handling {
+    Handling() { ConnectionGuard::RequestStarted(); }
+    ~Handling() { ConnectionGuard::RequestFinished(); }
+  } handling;
   auto started = std::chrono::steady_clock::now();
   Exchange ex(request, response, context_);
   response.set("Docker-Distribution-API-Version", "registry/2.0");
@@ -70,32 +100,23 @@ void ApiHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
   }
   std::string user;
   try {
-    auto decision = context_.authorizer.Decide(request, Needs(request.getMethod()));
-    user = decision.caller.name;
-    switch (decision.outcome) {
-      case Authorizer::Decision::Outcome::kAllow:
-        ex.set_caller(std::move(decision.caller));
-        HandleAuthenticated(ex);
-        break;
-      case Authorizer::Decision::Outcome::kChallenge:
-        if (decision.reason != "authentication required") {
-          context_.logger.Debug(request.getMethod() + " " + route_.name + ": " + decision.reason);
-        }
-        response.set("WWW-Authenticate", decision.challenge);
-        ex.SendError(Poco::Net::HTTPResponse::HTTP_UNAUTHORIZED, "UNAUTHORIZED",
-                     decision.reason);
-        break;
-      case Authorizer::Decision::Outcome::kDeny:
-        ex.SendError(Poco::Net::HTTPResponse::HTTP_FORBIDDEN, "DENIED",
-                     "requested access to the resource is denied");
-        break;
+    if (auto framing = CheckFraming(request)) {
+      context_.logger.Debug(request.getMethod() + " " + LoggableTarget(request.getURI()) +
+                            ": " + framing->message);
+      ex.AbandonBody();
+      ex.SendError(framing->status, framing->code, framing->message);
+    } else {
+      Dispatch(ex, &user);
     }
   } catch (const Poco::Exception& e) {
-    context_.logger.Warn(request.getMethod() + " " + request.getURI() +
+    context_.logger.Warn(request.getMethod() + " " + LoggableTarget(request.getURI()) +
                          " failed: " + e.displayText());
+    ex.AbandonBody();  // the exchange broke off midway: nothing more is read from it
     if (!ex.sent()) ex.SendError(Status::IOError(e.displayText()));
   } catch (const std::exception& e) {
-    context_.logger.Error(request.getMethod() + " " + request.getURI() + " failed: " + e.what());
+    context_.logger.Error(request.getMethod() + " " + LoggableTarget(request.getURI()) +
+                          " failed: " + e.what());
+    ex.AbandonBody();
     if (!ex.sent()) ex.SendError(Status::IOError(e.what()));
   }
   if (context_.config.access_log) {
@@ -103,7 +124,7 @@ void ApiHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
     a.remote = request.clientAddress().toString();
     a.user = user;
     a.method = request.getMethod();
-    a.uri = request.getURI();
+    a.uri = LoggableTarget(request.getURI());
     a.status = static_cast<int>(response.getStatus());
     a.bytes = ex.bytes_sent();
     a.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

@@ -21,6 +21,8 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
  protected:
   // Handles one request. REQUIRES: the route's name, if any, is a valid repository name.
   virtual void Handle(Exchange& ex) = 0;
+  // Authorizes the request (the caller's name into *user), then HandleAuthenticated.
+  void Dispatch(Exchange& ex, std::string* user);
   // Validates the repository name, then Handle.
   void HandleAuthenticated(Exchange& ex);
   // What the request needs to be allowed: actions on the route's repository, the catalog,

@@ -24,9 +24,7 @@ void ManifestHandler::Get(Exchange& ex) {
     res.set("ETag", "\"" + info->digest.ToString() + "\"");
     res.setContentType(info->media_type);
     res.setContentLength64(static_cast<Poco::Int64>(info->size));
-    res.setStatusAndReason(HTTPResponse::HTTP_OK);
-    res.send().flush();
-    return;
+    return ex.SendHead(HTTPResponse::HTTP_OK);
   }
   auto manifest = ex.registry().GetManifest(route_.name, route_.reference);
   if (!manifest.ok()) return ex.SendError(manifest.status());
@@ -44,7 +42,7 @@ void ManifestHandler::Put(Exchange& ex) {
   }
   // Read at most one byte past the limit, so an oversized chunked body is caught too.
   std::string bytes;
-  std::istream& body = req.stream();
+  std::istream& body = ex.Body();
   char buf[65536];
   while (body && bytes.size() <= kMaxManifestBytes) {
     body.read(buf, sizeof buf);
@@ -53,6 +51,9 @@ void ManifestHandler::Put(Exchange& ex) {
   if (bytes.size() > kMaxManifestBytes) {
     return ex.SendError(Status::InvalidArgument("manifest is larger than 4 MiB",
                                                 Status::Reason::kManifestTooLarge));
+  }
+  if (std::string why = ex.BodyError(); !why.empty()) {
+    return ex.SendError(Status::InvalidArgument(why, Status::Reason::kSizeInvalid));
   }
   ex.MarkBodyConsumed();
   if (req.hasContentLength() &&

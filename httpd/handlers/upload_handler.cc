@@ -141,9 +141,12 @@ bool UploadHandler::AppendBody(Exchange& ex, const std::string& id) {
     ex.SendError(before.status());
     return false;
   }
-  auto info = ex.registry().AppendUpload(route_.name, id, req.stream(), expected_offset);
+  auto info = ex.registry().AppendUpload(route_.name, id, ex.Body(), expected_offset);
   if (!info.ok()) {
-    ex.SendError(info.status());
+    const std::string why = ex.BodyError();
+    ex.SendError(why.empty() ? info.status()
+                             : ::regfs::Status::InvalidArgument(
+                                   why, Status::Reason::kBlobUploadInvalid));
     return false;
   }
   ex.MarkBodyConsumed();

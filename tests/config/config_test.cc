@@ -128,6 +128,7 @@ TEST_F(ConfigTest, RefusesWhatWouldBeLessSafeThanAsked) {
                            "access: {rules: [{repository: {a: b}}]}\n",
                            "access: [1]\n",
                            "limits: {concurrentuploads: 0}\n",
+                           "limits: {connectionsperclient: -1}\n", "limits: {headtimeout: 0s}\n",
                            "storage: {s3: {bucket: b}}\n", "http: {tls: {certificate: /c.pem}}\n",
                            "http: {tls: {certificate: /c, key: /k, minimumtls: ssl3}}\n",
                            "log: {level: loud}\n", "http: {addr: 'nope'}\n",
@@ -177,7 +178,7 @@ access:
     - repository: "team/*"
       groups: {developers: [pull, push]}
       users: {carol: "*"}
-limits: {concurrentuploads: 8, uploadsperrepository: 20}
+limits: {concurrentuploads: 8, uploadsperrepository: 20, connectionsperclient: 0, headtimeout: 1m}
 )"),
                       {});
   ASSERT_TRUE(c.ok()) << c.status().ToString();
@@ -197,6 +198,8 @@ limits: {concurrentuploads: 8, uploadsperrepository: 20}
             (std::vector<std::string>{"pull", "push"}));
   EXPECT_EQ(c->access.rules[1].users.at("carol"), (std::vector<std::string>{"*"}));
   EXPECT_EQ(c->limits.concurrent_uploads, 8u);
+  EXPECT_EQ(c->limits.connections_per_client, 0u);
+  EXPECT_EQ(c->limits.head_timeout, std::chrono::seconds(60));
   EXPECT_EQ(c->limits.uploads_per_repository, 20u);
 
   // An empty access section grants nothing to anyone, which is what it says.

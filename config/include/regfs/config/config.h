@@ -91,6 +91,10 @@ struct Config {
   struct Limits {
     size_t concurrent_uploads = 256;        // PATCH/PUT upload requests streaming at once
     size_t uploads_per_repository = 1000;   // upload sessions open in one repository
+    // Connections one remote address may hold at once (loopback exempt; 0: no limit).
+    size_t connections_per_client = 128;
+    // Time a connection gets to send a complete request head, however it trickles.
+    std::chrono::seconds head_timeout{30};
   } limits;
   // catalog
   size_t catalog_max_entries = 1000;
