@@ -141,18 +141,25 @@ PkeyPtr KeyFromJwk(const Poco::JSON::Object& jwk) {
   return PkeyPtr(key);
 }
 
-std::optional<int64_t> NumericClaim(const Poco::JSON::Object& claims, const std::string& name) {
-  if (!claims.has(name)) return std::nullopt;
-  double value = 0;
+// A NumericDate claim (RFC 7519 §2: a JSON number of seconds). Absent: *value stays empty.
+// Present as anything but a number (a string, null, an object): false, and the token is bad.
+bool ReadNumericDate(const Poco::JSON::Object& claims, const std::string& name,
+                     std::optional<int64_t>* value) {
+  value->reset();
+  if (!claims.has(name)) return true;
+  const Poco::Dynamic::Var claim = claims.get(name);
+  if (claim.isEmpty() || claim.isString() || !claim.isNumeric()) return false;
+  double seconds = 0;
   try {
-    value = claims.get(name).convert<double>();
+    seconds = claim.convert<double>();
   } catch (const Poco::Exception&) {
-    return std::nullopt;
+    return false;
   }
-  if (std::isnan(value)) return std::nullopt;
+  if (std::isnan(seconds)) return false;
   // Clamp far beyond any real date, so the conversion and the leeway arithmetic stay defined.
   constexpr double kLimit = 1e15;
-  return static_cast<int64_t>(std::clamp(value, -kLimit, kLimit));
+  *value = static_cast<int64_t>(std::clamp(seconds, -kLimit, kLimit));
+  return true;
 }
 
 }  // namespace
@@ -368,11 +375,12 @@ Authentication TokenAuthenticator::CheckClaims(const Poco::JSON::Object& claims,
   if (!audience_ok) return reject("token audience does not name " + config_.service);
   const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
                             now.time_since_epoch()).count();
-  auto exp = NumericClaim(claims, "exp");
+  std::optional<int64_t> exp, nbf;
+  if (!ReadNumericDate(claims, "exp", &exp) || !ReadNumericDate(claims, "nbf", &nbf))
+    return reject("token exp and nbf must be numbers of seconds");
   if (!exp) return reject("token has no expiry");
   if (*exp + kLeewaySeconds < now_s) return reject("token expired");
-  if (auto nbf = NumericClaim(claims, "nbf"); nbf && *nbf - kLeewaySeconds > now_s)
-    return reject("token is not valid yet");
+  if (nbf && *nbf - kLeewaySeconds > now_s) return reject("token is not valid yet");
 
   Authentication accepted{.result = Authentication::Result::kAccepted};
   // Remembered until it expires, but re-checked at least daily (and the arithmetic stays in

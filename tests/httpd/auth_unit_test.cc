@@ -232,6 +232,13 @@ TEST_F(TokenTest, ChecksIssuerAudienceAndTimes) {
   t = GoodToken();
   t.payload().set("nbf", Clock::to_time_t(now + std::chrono::seconds(30)));
   EXPECT_EQ(verdict(sign(t)), R::kAccepted) << "clock skew within the leeway";
+  // RFC 7519 NumericDates are JSON numbers: a string is a defect, not a date to convert.
+  t = GoodToken();
+  t.payload().set("exp", std::to_string(Clock::to_time_t(now + std::chrono::minutes(5))));
+  EXPECT_EQ(verdict(sign(t)), R::kRejected) << "exp as a string";
+  t = GoodToken();
+  t.payload().set("nbf", std::string("soon"));
+  EXPECT_EQ(verdict(sign(t)), R::kRejected) << "nbf as a string";
 }
 
 TEST_F(TokenTest, TrustsAJsonWebKeySet) {
