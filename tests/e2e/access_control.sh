@@ -267,10 +267,16 @@ docker_login "$REG" carol "${PW[carol]}"
 # (docker 20.10 retries an upload refused with 403 DENIED 5 times, ~50 s:
 # one refused docker push only; skopeo covers the other refusals.)
 docker tag "$IMG:v1" "$IMG:carol"
-snapshot_storage "$ROOT"
-expect_refusal "docker push $IMG:carol as carol" 'denied|unauthorized|authentication required|403' \
-    timeout 120 docker push "$IMG:carol"
-expect_storage_unchanged "after carol's refused docker push"
+if [[ -n "${REGFS_E2E_SANITIZED:-}" ]]; then
+  # The same refusal was checked with skopeo above; under the sanitizers the server would only
+  # sit through docker's own retry timer again.
+  ok "skipped under sanitizers: carol's refused docker push (docker retries it for ~50 s)"
+else
+  snapshot_storage "$ROOT"
+  expect_refusal "docker push $IMG:carol as carol" 'denied|unauthorized|authentication required|403' \
+      timeout 120 docker push "$IMG:carol"
+  expect_storage_unchanged "after carol's refused docker push"
+fi
 docker rmi -f "$IMG:v1" "$IMG:carol" >/dev/null
 [[ -z "$(docker image ls -aq)" ]] || fail "images left after rmi: $(docker image ls -a)"
 expect_refusal "docker pull $IMG:v1 as carol" "" timeout 120 docker pull "$IMG:v1"
