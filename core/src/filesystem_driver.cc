@@ -3,11 +3,13 @@
 // ".tmp-*" beside their target; a crash can leave one behind, which nothing reads.
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <random>
 
@@ -102,6 +104,27 @@ class FdWriter final : public FileWriter {
   uint64_t size_;
   std::string path_;
 };
+
+// A flock(2) on an open lock file; closing the descriptor releases it, also when the
+// process dies.
+class FlockLock final : public StorageLock {
+ public:
+  explicit FlockLock(int fd) : fd_(fd) {}
+  ~FlockLock() override { ::close(fd_); }
+
+ private:
+  int fd_;
+};
+
+// The lock file for a name: 256 files at most, named by a hash every process computes alike
+// (FNV-1a, not std::hash, whose values are not promised to agree between builds).
+std::string LockFileName(std::string_view name) {
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : name) h = (h ^ c) * 1099511628211ull;
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%02x", static_cast<unsigned>(h % 256));
+  return buf;
+}
 
 class FilesystemDriver final : public StorageDriver {
  public:
@@ -249,6 +272,26 @@ class FilesystemDriver final : public StorageDriver {
   Status Delete(std::string_view path) override {
     if (!IsValidDriverPath(path)) return BadPath(path);
     return RemoveTree(Full(path));
+  }
+
+  Result<std::unique_ptr<StorageLock>> Lock(std::string_view name) override {
+    // Beside docker/registry/v2, not in it: registry:2 reads that tree and nothing else.
+    const std::string dir = root_ + "/regfs/locks";
+    const std::string path = dir + "/" + LockFileName(name);
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == ENOENT) {
+      REGFS_RETURN_IF_ERROR(MakeDirs(dir));
+      fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    }
+    if (fd < 0) return Status::FromErrno("open lock " + path, errno);
+    // Each call opens the file anew, so threads of one process exclude each other too.
+    while (::flock(fd, LOCK_EX) != 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      return Status::FromErrno("flock " + path, err);
+    }
+    return std::unique_ptr<StorageLock>(new FlockLock(fd));
   }
 
  private:

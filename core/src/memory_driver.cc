@@ -1,6 +1,7 @@
 // StorageDriver in process memory. Files are immutable snapshots (shared_ptr<const string>)
 // replaced as a whole on every change, so readers never see a torn write; directories are
 // implied by the paths of the files below them.
+#include <array>
 #include <algorithm>
 #include <map>
 #include <mutex>
@@ -21,6 +22,7 @@ struct Entry {
 class MemoryState {
  public:
   std::mutex mu;
+  std::array<std::mutex, 64> named_locks;  // StorageDriver::Lock, by hash of the name
   std::map<std::string, Entry, std::less<>> files;  // GUARDED_BY(mu)
 
   // True when some file lies below `dir`. REQUIRES: mu held.
@@ -45,6 +47,16 @@ class MemoryReader final : public FileReader {
  private:
   Blob data_;
   uint64_t pos_;
+};
+
+class MemoryLock final : public StorageLock {
+ public:
+  MemoryLock(std::shared_ptr<MemoryState> state, std::mutex& mu)
+      : state_(std::move(state)), lock_(mu) {}
+
+ private:
+  std::shared_ptr<MemoryState> state_;  // keeps the mutex alive
+  std::unique_lock<std::mutex> lock_;
 };
 
 class MemoryWriter final : public FileWriter {
@@ -163,6 +175,12 @@ class MemoryDriver final : public StorageDriver {
       found = true;
     }
     return found ? Status::Ok() : Status::NotFound(p + " not found");
+  }
+
+  Result<std::unique_ptr<StorageLock>> Lock(std::string_view name) override {
+    std::mutex& mu =
+        state_->named_locks[std::hash<std::string_view>{}(name) % state_->named_locks.size()];
+    return std::unique_ptr<StorageLock>(new MemoryLock(state_, mu));
   }
 
  private:

@@ -42,6 +42,7 @@ Status RegistryImpl::DeleteBlob(const std::string& repo, const Digest& digest) {
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
   REGFS_RETURN_IF_ERROR(CheckDeletable());
   auto lock = LockRepository(repo);
+  if (!lock.ok()) return lock.status();
   std::string link = layout::LayerLink(repo, digest);
   if (!Exists(link)) return BlobUnknown(digest);
   // Remove the link's folder (<alg>/<hex>), as registry:2 does. Bytes stay for the GC.
@@ -60,6 +61,7 @@ Result<BlobInfo> RegistryImpl::MountBlob(const std::string& repo, const std::str
   if (!source.ok()) return source.status();
   {
     auto lock = LockRepository(repo);
+    if (!lock.ok()) return lock.status();
     REGFS_RETURN_IF_ERROR(WriteLink(layout::LayerLink(repo, digest), digest));
   }
   Notify({.kind = ChangeEvent::Kind::kBlobLinked,

@@ -115,6 +115,7 @@ Status RegistryImpl::RenameTag(const std::string& repo, const std::string& from,
   REGFS_RETURN_IF_ERROR(ValidateTag(to));
   REGFS_RETURN_IF_ERROR(CheckWritable());
   auto lock = LockRepository(repo);
+  if (!lock.ok()) return lock.status();
   auto source = StatTag(repo, from);
   if (!source.ok()) return source.status();
   if (from == to) return Status::Ok();
@@ -133,6 +134,7 @@ Status RegistryImpl::DeleteRepository(const std::string& repo) {
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
   REGFS_RETURN_IF_ERROR(CheckDeletable());
   auto lock = LockRepository(repo);
+  if (!lock.ok()) return lock.status();
   if (!RepositoryExists(repo)) {
     auto rest = driver_.List(layout::Repository(repo));
     if (rest.ok() && rest->empty()) {

@@ -83,11 +83,12 @@ class RegistryImpl final : public Registry {
   Status WalkRepositoryFolders(
       const std::function<void(const std::string&, const std::vector<std::string>&)>& visit);
   void Notify(const ChangeEvent& event);
-  // Serialises, within this process, the writes that change what a repository links:
-  // manifests, tags, layer links, the repository itself. A delete lists and removes folders
-  // that a concurrent put may be filling; unserialised, the put fails or a tag outlives its
-  // manifest. Readers take no lock: every link lands by rename. Never hold two at once.
-  std::unique_lock<std::mutex> LockRepository(const std::string& repo);
+  // Serialises the writes that change what a repository links (manifests, tags, layer
+  // links, the repository itself) among all threads and processes on the storage: a delete
+  // lists and removes folders that a concurrent put may be filling; unserialised, the put
+  // fails or a tag outlives its manifest. Readers take no lock: every link lands by rename.
+  // Never hold two at once.
+  Result<std::unique_ptr<StorageLock>> LockRepository(const std::string& repo);
 
   // ---- uploads (registry_uploads.cc)
   std::mutex& UploadLock(const std::string& repo, const std::string& id);
@@ -112,7 +113,6 @@ class RegistryImpl final : public Registry {
   RegistryOptions options_;
   StorageDriver& driver_;
   std::array<std::mutex, 64> upload_locks_;
-  std::array<std::mutex, 64> repository_locks_;
   HashStateCache hash_states_;
   ManifestMetadataCache metadata_;
 };

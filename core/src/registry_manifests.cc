@@ -156,6 +156,7 @@ Result<PutManifestResult> RegistryImpl::PutManifest(const std::string& repo,
     digest = *by_digest;
   }
   auto lock = LockRepository(repo);  // the references must still be there when it lands
+  if (!lock.ok()) return lock.status();
   REGFS_RETURN_IF_ERROR(CheckReferences(repo, *manifest));
 
   const std::string blob = layout::BlobData(digest);
@@ -193,16 +194,18 @@ Status RegistryImpl::SetTag(const std::string& repo, const std::string& tag, con
   REGFS_RETURN_IF_ERROR(ValidateTag(tag));
   REGFS_RETURN_IF_ERROR(CheckWritable());
   auto lock = LockRepository(repo);
+  if (!lock.ok()) return lock.status();
   if (!Exists(layout::RevisionLink(repo, digest))) return ManifestUnknown(digest.ToString());
   return WriteTag(repo, tag, digest);
 }
 
 Status RegistryImpl::DeleteManifest(const std::string& repo, const std::string& reference) {
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
-  auto lock = LockRepository(repo);
   if (!LooksLikeDigest(reference)) {
     REGFS_RETURN_IF_ERROR(ValidateTag(reference));
     REGFS_RETURN_IF_ERROR(CheckDeletable());
+    auto lock = LockRepository(repo);
+    if (!lock.ok()) return lock.status();
     auto current = ReadLink(layout::TagCurrentLink(repo, reference));
     if (!current.ok()) return ManifestUnknown(reference);
     Status s = driver_.Delete(layout::TagDir(repo, reference));
@@ -216,6 +219,8 @@ Status RegistryImpl::DeleteManifest(const std::string& repo, const std::string& 
   auto digest = Digest::Parse(reference);
   if (!digest.ok()) return digest.status();
   REGFS_RETURN_IF_ERROR(CheckDeletable());
+  auto lock = LockRepository(repo);
+  if (!lock.ok()) return lock.status();
   const std::string revision = layout::RevisionLink(repo, *digest);
   if (!Exists(revision)) return ManifestUnknown(reference);
   // Tags first: no tag may ever point at a manifest that is gone.

@@ -72,9 +72,8 @@ std::mutex& RegistryImpl::UploadLock(const std::string& repo, const std::string&
   return upload_locks_[std::hash<std::string>{}(CacheKey(repo, id)) % upload_locks_.size()];
 }
 
-std::unique_lock<std::mutex> RegistryImpl::LockRepository(const std::string& repo) {
-  return std::unique_lock<std::mutex>(
-      repository_locks_[std::hash<std::string>{}(repo) % repository_locks_.size()]);
+Result<std::unique_ptr<StorageLock>> RegistryImpl::LockRepository(const std::string& repo) {
+  return driver_.Lock("repository:" + repo);
 }
 
 Result<UploadInfo> RegistryImpl::StartUpload(const std::string& repo) {
@@ -195,6 +194,7 @@ Result<BlobInfo> RegistryImpl::LinkVerifiedUpload(const std::string& repo, const
   }
   {
     auto repository_lock = LockRepository(repo);  // after the upload's lock, never before
+    if (!repository_lock.ok()) return repository_lock.status();
     REGFS_RETURN_IF_ERROR(WriteLink(layout::LayerLink(repo, digest), digest));
   }
   hash_states_.Forget(CacheKey(repo, id));

@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
 
 #include "test_drivers.h"
 
@@ -82,6 +85,29 @@ TEST_P(StorageDriverTest, ListMoveDelete) {
   EXPECT_EQ(*driver_->GetContent("e/f/x2", 10), "3");
   ASSERT_TRUE(driver_->Delete("d").ok());
   EXPECT_TRUE(driver_->Stat("d/y/z").status().IsNotFound());
+}
+
+TEST_P(StorageDriverTest, LockHasOneHolderAtATime) {
+  // Another driver on the same storage stands for another process.
+  std::shared_ptr<StorageDriver> other = driver_;
+  if (!factory_.root().empty()) {
+    auto second = NewFilesystemDriver(factory_.root());
+    ASSERT_TRUE(second.ok());
+    other = *second;
+  }
+  auto held = driver_->Lock("repository:a");
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  std::atomic<bool> granted{false};
+  std::thread waiter([&] {
+    auto lock = other->Lock("repository:a");
+    EXPECT_TRUE(lock.ok());
+    granted = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(granted.load()) << "a second holder got the lock while the first held it";
+  held->reset();
+  waiter.join();
+  EXPECT_TRUE(granted.load());
 }
 
 TEST_P(StorageDriverTest, RefusesPathsThatEscape) {

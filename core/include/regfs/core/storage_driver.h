@@ -59,6 +59,12 @@ class FileWriter {
   virtual Status Commit() = 0;
 };
 
+// An exclusive lock granted by StorageDriver::Lock; released when destroyed.
+class StorageLock {
+ public:
+  virtual ~StorageLock() = default;
+};
+
 class StorageDriver {
  public:
   virtual ~StorageDriver() = default;
@@ -93,6 +99,14 @@ class StorageDriver {
 
   // Deletes a file or a whole directory tree. NotFound if nothing was there.
   virtual Status Delete(std::string_view path) = 0;
+
+  // Waits for, then holds, the exclusive lock called `name` (any text): one holder at a time
+  // among every thread of every process using this storage, so writers can keep a change of
+  // several objects (a manifest and the tags on it) from interleaving with another. Distinct
+  // names may share a lock. A holder that dies releases it. The filesystem driver locks
+  // files under <root>/regfs/locks/ with flock(2), outside registry:2's tree; an object store
+  // will need a lease of its own (a conditional write or a lock service).
+  virtual Result<std::unique_ptr<StorageLock>> Lock(std::string_view name) = 0;
 };
 
 // The local POSIX filesystem below `root` (created if missing). Fails if root can't be
