@@ -278,13 +278,14 @@ class FilesystemDriver final : public StorageDriver {
     // Beside docker/registry/v2, not in it: registry:2 reads that tree and nothing else.
     const std::string dir = root_ + "/regfs/locks";
     const std::string path = dir + "/" + LockFileName(name);
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0 && errno == ENOENT) {
       REGFS_RETURN_IF_ERROR(MakeDirs(dir));
-      fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+      fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
     }
     if (fd < 0) return Status::FromErrno("open lock " + path, errno);
     // Each call opens the file anew, so threads of one process exclude each other too.
+    // Read-only is enough for flock, and works on a lock file another user created.
     while (::flock(fd, LOCK_EX) != 0) {
       if (errno == EINTR) continue;
       int err = errno;
