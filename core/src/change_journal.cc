@@ -358,9 +358,10 @@ class JournalFeed final : public ChangeFeed {
       uint64_t size = static_cast<uint64_t>(st.st_size);
       if (size < batch.next.offset) return Lost(std::move(batch));  // truncated or replaced
       REGFS_RETURN_IF_ERROR(ReadLines(fd.get(), size, false, max_events, batch));
-      if (batch.events.size() >= max_events || batch.next.offset < size) return batch;
-      // At the end of this segment. Another one after it means this one is finished: wait
-      // for writers still inside it, take what they wrote, and move on.
+      if (batch.events.size() >= max_events) return batch;
+      // At the end of this segment, or at a line not finished yet. Another segment after it
+      // means this one is finished: wait for writers still inside it, take what they wrote,
+      // skip a line a crash left unfinished, and move on.
       struct stat next_st {};
       const uint64_t next = batch.next.segment + 1;
       if (::stat(PathOf(next).c_str(), &next_st) != 0) {

@@ -199,6 +199,29 @@ TEST_F(ChangeJournalTest, TornLastLineIsSkipped) {
   EXPECT_TRUE(rest.gap);
 }
 
+TEST_F(ChangeJournalTest, TornTailOfAFullSegmentDoesNotStopTheReader) {
+  // A writer killed mid-line at the end of a segment that is full: the next writer starts the
+  // next segment, and the reader must leave the torn tail behind (as a gap) to follow it.
+  auto feed = Open(512, 4);
+  auto start = feed->End();
+  ASSERT_TRUE(start.ok());
+  feed->Publisher()->OnChange(TagSet("a", "1"));
+  auto segments = Segments();
+  ASSERT_EQ(segments.size(), 1u);
+  {
+    std::ofstream torn(dir_ + "/" + segments[0], std::ios::app);
+    torn << R"({"kind":"tag_set","repository":"a","tag":")" << std::string(600, 'x');
+  }
+  auto first = ReadAll(*feed, *start);
+  ASSERT_EQ(first.events.size(), 1u);
+  Open(512, 4)->Publisher()->OnChange(TagSet("a", "2"));
+  ASSERT_EQ(Segments().size(), 2u);
+  auto rest = ReadAll(*feed, first.next);
+  ASSERT_EQ(rest.events.size(), 1u);
+  EXPECT_EQ(rest.events[0].tag, "2");
+  EXPECT_TRUE(rest.gap);
+}
+
 TEST_F(ChangeJournalTest, RotationKeepsAReaderThatKeepsUp) {
   auto feed = Open(1024, 3);
   auto cursor = feed->End();
