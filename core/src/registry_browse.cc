@@ -113,7 +113,8 @@ Status RegistryImpl::RenameTag(const std::string& repo, const std::string& from,
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
   REGFS_RETURN_IF_ERROR(ValidateTag(from));
   REGFS_RETURN_IF_ERROR(ValidateTag(to));
-  REGFS_RETURN_IF_ERROR(CheckWritable());
+  // A rename removes the old tag: as much a delete as DELETE /manifests/<tag> is.
+  REGFS_RETURN_IF_ERROR(CheckDeletable());
   auto lock = LockRepository(repo);
   if (!lock.ok()) return lock.status();
   auto source = StatTag(repo, from);

@@ -126,6 +126,15 @@ std::vector<Invalidation> InvalidateEverything(const RegistryTree& tree) {
   return out;
 }
 
+std::vector<Invalidation> InvalidateUntimedCaches(const RegistryTree& tree) {
+  std::vector<Invalidation> out;
+  for (const auto& node : tree.KnownNodes()) {
+    if (node.kind == Kind::kManifest || node.kind == Kind::kBlob) continue;  // never change
+    out.push_back({Invalidation::Type::kInode, node.ino, ""});
+  }
+  return out;
+}
+
 ChangeNotifier::ChangeNotifier(std::shared_ptr<ChangeFeed> feed, NotifierOptions options)
     : feed_(std::move(feed)), options_(options) {}
 
@@ -169,6 +178,7 @@ void ChangeNotifier::Stop() {
 }
 
 void ChangeNotifier::Run() {
+  auto next_sweep = std::chrono::steady_clock::now() + options_.sweep_interval;
   while (true) {
     std::deque<ChangeEvent> local;
     bool overflow = false;
@@ -186,6 +196,10 @@ void ChangeNotifier::Run() {
       for (const ChangeEvent& e : local) Apply(InvalidationsFor(e, *tree_));
     }
     if (feed_) PollFeed();
+    if (options_.sweep_interval.count() > 0 && std::chrono::steady_clock::now() >= next_sweep) {
+      Apply(InvalidateUntimedCaches(*tree_));
+      next_sweep = std::chrono::steady_clock::now() + options_.sweep_interval;
+    }
   }
 }
 

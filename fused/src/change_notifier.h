@@ -45,10 +45,17 @@ struct Invalidation {
 std::vector<Invalidation> InvalidationsFor(const ChangeEvent& event, const RegistryTree& tree);
 // Everything the kernel holds: for when changes may have been missed.
 std::vector<Invalidation> InvalidateEverything(const RegistryTree& tree);
+// The listings and tag targets the kernel holds without a timeout (names and attributes
+// expire by themselves): dropped periodically, so that changes by writers that do not
+// publish to the feed (registry:2, an rsync restore, a hand edit) show in bounded time.
+std::vector<Invalidation> InvalidateUntimedCaches(const RegistryTree& tree);
 
 struct NotifierOptions {
   std::chrono::milliseconds poll_interval{50};  // how often the feed is read
   size_t max_queued = 10000;  // own changes waiting beyond this: invalidate everything instead
+  // How often InvalidateUntimedCaches is applied; zero: never (without a feed the kernel
+  // caches nothing without a timeout).
+  std::chrono::milliseconds sweep_interval{0};
 };
 
 class ChangeNotifier final : public ChangeListener {

@@ -315,7 +315,9 @@ void OnSymlink(fuse_req_t req, const char* target, fuse_ino_t parent, const char
 
 void OnRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_parent,
               const char* new_name, unsigned int flags) {
-  if (flags & RENAME_EXCHANGE) {
+  // A tag rename replaces or refuses to; swapping two tags or leaving a whiteout is not a
+  // registry operation.
+  if (flags & ~static_cast<unsigned int>(RENAME_NOREPLACE)) {
     fuse_reply_err(req, EINVAL);
     return;
   }

@@ -101,16 +101,25 @@ bool IsMountPoint(const std::string& path) {
 
 void NoOp(int) {}
 
+// A directory to mount on, or a message saying what is wrong with it.
+bool MountpointUsable(const std::string& mountpoint) {
+  struct stat st;
+  if (::stat(mountpoint.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return true;
+  if (errno == ENOTCONN) {
+    // The FUSE daemon of a mount there died (kill -9): the kernel still holds the mount.
+    std::cerr << "regfs-fused: " << mountpoint << " is busy: a mount whose daemon is gone"
+              << " (clear it with: fusermount3 -uz " << mountpoint << ")\n";
+  } else {
+    std::cerr << "regfs-fused: mountpoint " << mountpoint
+              << " does not exist or is not a directory\n";
+  }
+  return false;
+}
+
 int Run(int argc, char** argv) {
   auto cmd = SplitCommandLine(argc, argv);
   // libfuse refuses a missing mountpoint as a usage error; say what is wrong instead.
-  struct stat st;
-  if (!cmd->mountpoint.empty() &&
-      (::stat(cmd->mountpoint.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))) {
-    std::cerr << "regfs-fused: mountpoint " << cmd->mountpoint
-              << " does not exist or is not a directory\n";
-    return kExitRuntime;
-  }
+  if (!cmd->mountpoint.empty() && !MountpointUsable(cmd->mountpoint)) return kExitRuntime;
   std::vector<char*> fuse_argv;
   for (auto& a : cmd->fuse_args) fuse_argv.push_back(a.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(fuse_argv.size()), fuse_argv.data());
@@ -151,11 +160,7 @@ int Run(int argc, char** argv) {
   }
   for (const auto& w : config->warnings) std::cerr << "regfs-fused: warning: " << w << "\n";
 
-  if (::stat(mountpoint.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    std::cerr << "regfs-fused: mountpoint " << mountpoint
-              << " does not exist or is not a directory\n";
-    return kExitRuntime;
-  }
+  if (!MountpointUsable(mountpoint)) return kExitRuntime;
   if (IsMountPoint(mountpoint)) {
     std::cerr << "regfs-fused: " << mountpoint << " is busy: something is already mounted there"
               << " (a stale regfs mount is cleared with: fusermount3 -uz " << mountpoint << ")\n";
@@ -195,7 +200,14 @@ int Run(int argc, char** argv) {
                 << "): changes made by other processes show only after short cache timeouts\n";
     }
   }
-  auto notifier = std::make_shared<ChangeNotifier>(feed);
+  NotifierOptions notifier_options;
+  if (feed) {
+    // The kernel keeps listings and tag targets until told; a writer that does not publish
+    // to the feed would never be seen without this sweep (names and attributes time out).
+    notifier_options.sweep_interval =
+        std::chrono::milliseconds(static_cast<int64_t>(kMutableTimeoutWithFeedSeconds * 1000));
+  }
+  auto notifier = std::make_shared<ChangeNotifier>(feed, notifier_options);
   if (feed && !options.read_only) options.listeners.push_back(feed->Publisher());
   options.listeners.push_back(notifier);  // this mount's own changes, at once
   auto registry = Registry::Open(options);
@@ -212,6 +224,9 @@ int Run(int argc, char** argv) {
   }
   Bridge bridge{tree, bridge_options};
   fuse_opt_add_arg(&args, "-odefault_permissions,fsname=regfs,subtype=regfs");
+  // Read-only from the configuration too: the kernel then answers EROFS for every change,
+  // as for -o ro.
+  if (options.read_only && !cmd->read_only) fuse_opt_add_arg(&args, "-oro");
   fuse_session* se =
       fuse_session_new(&args, &BridgeOperations(), sizeof(fuse_lowlevel_ops), &bridge);
   if (se == nullptr) {

@@ -111,5 +111,16 @@ TEST_F(ChangeNotifierTest, EverythingMeansEveryKnownFolderAndTheTopNames) {
   EXPECT_FALSE(Has(v, {Type::kEntry, Folder("team"), "app"}));  // dropped with "team"
 }
 
+TEST_F(ChangeNotifierTest, TheSweepDropsListingsAndTargetsButNotNames) {
+  // Names and attributes time out by themselves; what the kernel keeps until told is the
+  // listings and symlink targets, and those are what the periodic sweep drops.
+  Walk("team/app/_tags");
+  auto v = InvalidateUntimedCaches(*tree_);
+  EXPECT_TRUE(Has(v, {Type::kInode, kRootIno, ""}));
+  EXPECT_TRUE(Has(v, {Type::kInode, Folder("team/app"), ""}));
+  EXPECT_TRUE(Has(v, {Type::kInode, Tags("team/app"), ""}));
+  for (const Invalidation& i : v) EXPECT_EQ(i.type, Type::kInode);
+}
+
 }  // namespace
 }  // namespace regfs::fused

@@ -460,10 +460,11 @@ check "tags of demo after refused rm" "1.0" "$(tags_of demo)"
 check "catalog after refused rm -r" "demo team/app team/late" "$(catalog)"
 t ln -s "../_manifests/$DEMO_AMD" "$M2/demo/_tags/nodel"
 check "ln -s works with deletes disabled" "$DEMO_AMD" "$(tag_digest demo nodel)"
-t mv "$M2/demo/_tags/nodel" "$M2/demo/_tags/nodel2"
-check "mv works with deletes disabled" "1.0 nodel2" "$(tags_of demo)"
-seen_within "tag made in the second mount seen in the first" tag_reads "$D/_tags/nodel2" "../_manifests/$DEMO_AMD"
-t rm "$D/_tags/nodel2"
+# mv removes the old name: a delete, refused like rm (over HTTP a tag cannot vanish either).
+expect_refused "$EPERM" mv "$M2/demo/_tags/nodel" "$M2/demo/_tags/nodel2"
+check "tags of demo after refused mv" "1.0 nodel" "$(tags_of demo)"
+seen_within "tag made in the second mount seen in the first" tag_reads "$D/_tags/nodel" "../_manifests/$DEMO_AMD"
+t rm "$D/_tags/nodel"
 
 # ---------------------------------------------------------------- read-only
 
@@ -486,9 +487,29 @@ expect_refused "$EROFS" mkdir "$M3/x"
 check "tags of demo after the ro mount's refusals" "1.0" "$(tags_of demo)"
 check "catalog after the ro mount's refusals" "demo team/app team/late" "$(catalog)"
 
+step "read-only from the configuration: the same EROFS as -o ro"
+M4="$TEST_TMP/mnt-ro-config"
+REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED=true mount_fused "$CFG" "$M4"
+RO_CONFIG_PID=$FUSED_PID
+expect_refused "$EROFS" rm "$M4/demo/_tags/1.0"
+expect_refused "$EROFS" ln -s "../_manifests/$DEMO_AMD" "$M4/demo/_tags/ro"
+expect_refused "$EROFS" mv "$M4/demo/_tags/1.0" "$M4/demo/_tags/ro"
+check "tags of demo after the config-ro mount's refusals" "1.0" "$(tags_of demo)"
+kill -TERM "$RO_CONFIG_PID"
+wait_exit "$RO_CONFIG_PID" 10
+
 # ---------------------------------------------------------------- error exits
 
 step "error exits"
+M5="$TEST_TMP/mnt-killed"
+mount_fused "$CFG" "$M5"
+kill -KILL "$FUSED_PID"
+wait "$FUSED_PID" 2>/dev/null || true
+rc=0
+out=$(timeout 10 "$FUSED" -f "$CFG" "$M5" 2>&1) || rc=$?
+check "exit status on a mount whose daemon was killed" 1 "$rc"
+check_true "message says how to clear the stale mount ($out)" grep -q "fusermount3 -uz" <<<"$out"
+fusermount3 -uz "$M5"
 rc=0
 out=$(timeout 10 "$FUSED" -f "$CFG" "$TEST_TMP/no-such-dir" 2>&1) || rc=$?
 check "exit status for a missing mount point" 1 "$rc"

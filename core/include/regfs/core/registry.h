@@ -215,8 +215,8 @@ class Registry {
   // manifest is stored). NotFound / kManifestUnknown when the digest is not a manifest of
   // the repository.
   virtual Status SetTag(const std::string& repo, const std::string& tag, const Digest& digest) = 0;
-  // Renames a tag: `to` points where `from` did, then `from` is gone. A move, not a delete:
-  // allowed whenever writes are. `to` is replaced if it exists.
+  // Renames a tag: `to` points where `from` did, then `from` is gone. `to` is replaced if it
+  // exists. The old name disappears, so this needs deletes enabled, like untagging.
   virtual Status RenameTag(const std::string& repo, const std::string& from,
                            const std::string& to) = 0;
   // Removes a repository's tags, manifests, blob links and uploads (bytes stay for GC).
