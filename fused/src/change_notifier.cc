@@ -112,25 +112,23 @@ std::vector<Invalidation> InvalidationsFor(const ChangeEvent& e, const RegistryT
   return c.Take();
 }
 
-std::vector<Invalidation> InvalidateEverything(const RegistryTree& tree) {
-  std::vector<Invalidation> out;
-  for (const auto& node : tree.KnownNodes()) {
-    if (node.kind == Kind::kManifest || node.kind == Kind::kBlob) continue;  // never change
-    out.push_back({Invalidation::Type::kInode, node.ino, ""});
-    // Dropping the top folders' names drops every name the kernel cached below them.
-    if (node.kind == Kind::kFolder && !node.path.empty() &&
-        node.path.find('/') == std::string::npos) {
-      out.push_back({Invalidation::Type::kEntry, kRootIno, node.path});
-    }
-  }
-  return out;
-}
-
 std::vector<Invalidation> InvalidateUntimedCaches(const RegistryTree& tree) {
   std::vector<Invalidation> out;
   for (const auto& node : tree.KnownNodes()) {
     if (node.kind == Kind::kManifest || node.kind == Kind::kBlob) continue;  // never change
     out.push_back({Invalidation::Type::kInode, node.ino, ""});
+  }
+  return out;
+}
+
+std::vector<Invalidation> InvalidateEverything(const RegistryTree& tree) {
+  std::vector<Invalidation> out = InvalidateUntimedCaches(tree);
+  // Dropping the top folders' names drops every name the kernel cached below them.
+  for (const auto& node : tree.KnownNodes()) {
+    if (node.kind == Kind::kFolder && !node.path.empty() &&
+        node.path.find('/') == std::string::npos) {
+      out.push_back({Invalidation::Type::kEntry, kRootIno, node.path});
+    }
   }
   return out;
 }
