@@ -104,7 +104,10 @@ void NoOp(int) {}
 // A directory to mount on, or a message saying what is wrong with it.
 bool MountpointUsable(const std::string& mountpoint) {
   struct stat st;
-  if (::stat(mountpoint.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return true;
+  if (::stat(mountpoint.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return true;
+    errno = ENOTDIR;
+  }
   if (errno == ENOTCONN) {
     // The FUSE daemon of a mount there died (kill -9): the kernel still holds the mount.
     std::cerr << "regfs-fused: " << mountpoint << " is busy: a mount whose daemon is gone"
