@@ -6,6 +6,7 @@
 
 #include "layout.h"
 #include "regfs/core/names.h"
+#include "regfs/core/reference.h"
 #include "registry_impl.h"
 
 namespace regfs {
@@ -51,14 +52,13 @@ ManifestMetadata MetadataOf(const std::string& bytes, const ParsedManifest* pars
 Result<Digest> RegistryImpl::ResolveManifest(const std::string& repo,
                                              const std::string& reference) {
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
+  auto ref = Reference::Parse(reference);
+  REGFS_RETURN_IF_ERROR(LookupStatusOf(ref, reference, ManifestUnknown(reference)));
   Digest digest = Digest::Sha256Of("");
-  if (LooksLikeDigest(reference)) {
-    auto parsed = Digest::Parse(reference);
-    if (!parsed.ok()) return parsed.status();
-    digest = *parsed;
+  if (ref->is_digest()) {
+    digest = ref->digest();
   } else {
-    REGFS_RETURN_IF_ERROR(ValidateTag(reference));
-    auto current = ReadLink(layout::TagCurrentLink(repo, reference));
+    auto current = ReadLink(layout::TagCurrentLink(repo, ref->tag()));
     if (!current.ok()) {
       return current.status().IsNotFound() ? ManifestUnknown(reference) : current.status();
     }
@@ -132,14 +132,11 @@ Result<PutManifestResult> RegistryImpl::PutManifest(const std::string& repo,
                                                     const std::string& bytes) {
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
   REGFS_RETURN_IF_ERROR(CheckWritable());
+  // Creating something under a name that does not parse is the client's mistake (400).
+  auto ref = Reference::Parse(reference);
+  if (!ref.ok()) return ref.status();
   std::optional<Digest> by_digest;
-  if (LooksLikeDigest(reference)) {
-    auto parsed = Digest::Parse(reference);
-    if (!parsed.ok()) return parsed.status();
-    by_digest = *parsed;
-  } else {
-    REGFS_RETURN_IF_ERROR(ValidateTag(reference));
-  }
+  if (ref->is_digest()) by_digest = ref->digest();
   auto manifest = ParseManifest(bytes, content_type);
   if (!manifest.ok()) return manifest.status();
 
@@ -201,46 +198,43 @@ Status RegistryImpl::SetTag(const std::string& repo, const std::string& tag, con
 
 Status RegistryImpl::DeleteManifest(const std::string& repo, const std::string& reference) {
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
-  if (!LooksLikeDigest(reference)) {
-    REGFS_RETURN_IF_ERROR(ValidateTag(reference));
-    REGFS_RETURN_IF_ERROR(CheckDeletable());
-    auto lock = LockRepository(repo);
-    if (!lock.ok()) return lock.status();
-    auto current = ReadLink(layout::TagCurrentLink(repo, reference));
+  auto ref = Reference::Parse(reference);
+  REGFS_RETURN_IF_ERROR(LookupStatusOf(ref, reference, ManifestUnknown(reference)));
+  REGFS_RETURN_IF_ERROR(CheckDeletable());
+  auto lock = LockRepository(repo);
+  if (!lock.ok()) return lock.status();
+  if (!ref->is_digest()) {
+    auto current = ReadLink(layout::TagCurrentLink(repo, ref->tag()));
     if (!current.ok()) return ManifestUnknown(reference);
-    Status s = driver_.Delete(layout::TagDir(repo, reference));
+    Status s = driver_.Delete(layout::TagDir(repo, ref->tag()));
     if (!s.ok() && !s.IsNotFound()) return s;
     Notify({.kind = ChangeEvent::Kind::kTagDeleted,
             .repository = repo,
             .digest = *current,
-            .tag = reference});
+            .tag = ref->tag()});
     return Status::Ok();
   }
-  auto digest = Digest::Parse(reference);
-  if (!digest.ok()) return digest.status();
-  REGFS_RETURN_IF_ERROR(CheckDeletable());
-  auto lock = LockRepository(repo);
-  if (!lock.ok()) return lock.status();
-  const std::string revision = layout::RevisionLink(repo, *digest);
+  const Digest& digest = ref->digest();
+  const std::string revision = layout::RevisionLink(repo, digest);
   if (!Exists(revision)) return ManifestUnknown(reference);
   // Tags first: no tag may ever point at a manifest that is gone.
   auto tags = driver_.List(layout::TagsDir(repo));
   if (tags.ok()) {
     for (const std::string& tag : *tags) {
       auto current = ReadLink(layout::TagCurrentLink(repo, tag));
-      if (current.ok() && *current == *digest) {
+      if (current.ok() && *current == digest) {
         Status s = driver_.Delete(layout::TagDir(repo, tag));
         if (!s.ok() && !s.IsNotFound()) return s;
         Notify({.kind = ChangeEvent::Kind::kTagDeleted,
                 .repository = repo,
-                .digest = *digest,
+                .digest = digest,
                 .tag = tag});
       }
     }
   }
   Status s = driver_.Delete(revision.substr(0, revision.rfind('/')));
   if (!s.ok() && !s.IsNotFound()) return s;
-  Notify({.kind = ChangeEvent::Kind::kManifestDeleted, .repository = repo, .digest = *digest});
+  Notify({.kind = ChangeEvent::Kind::kManifestDeleted, .repository = repo, .digest = digest});
   return Status::Ok();
 }
 

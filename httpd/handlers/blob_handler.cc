@@ -2,6 +2,8 @@
 
 #include "byte_ranges.h"
 #include "handlers/handlers.h"
+#include "regfs/core/names.h"
+#include "regfs/core/reference.h"
 
 namespace regfs::httpd {
 
@@ -10,7 +12,14 @@ using Poco::Net::HTTPResponse;
 
 void BlobHandler::Handle(Exchange& ex) {
   auto digest = Digest::Parse(route_.reference);
-  if (!digest.ok()) return ex.SendError(digest.status());
+  if (!digest.ok()) {
+    // Nothing is stored under a digest that does not parse: for every method here (all are
+    // lookups) that is "not found", as for manifests.
+    if (Status name = ValidateRepositoryName(route_.name); !name.ok()) return ex.SendError(name);
+    if (route_.reference.size() > kMaxReferenceLength) return ex.SendError(digest.status());
+    return ex.SendError(Status::NotFound("blob " + route_.reference + " is not known",
+                                         Status::Reason::kBlobUnknown));
+  }
   const std::string& m = ex.method();
   if (m == "GET" || m == "HEAD") return Get(ex, *digest);
   if (m == "DELETE") {

@@ -37,7 +37,7 @@ TEST_F(BaseTest, ApiVersionHeaderOnSuccessesAndErrors) {
       {"POST", UploadsPath(repo)},                              // 202
       {"GET", BlobPath(repo, missing)},                         // 404
       {"HEAD", BlobPath(repo, missing)},                        // 404 without body
-      {"GET", BlobPath(repo, "sha256:xyz")},                    // 400
+      {"PUT", ManifestPath(repo, "-bad")},                      // 400
       {"GET", ManifestPath(repo, "latest"), ManifestAccept()},  // 404
       {"GET", "/v2/" + repo + "/tags/list"},                    // 404
       {"GET", "/v2/_catalog"},                                  // 200
@@ -55,8 +55,9 @@ TEST_F(BaseTest, ErrorsAreJsonErrorLists) {
   std::string repo = NewRepo();
   HttpResponse response = http().Get(ManifestPath(repo, "latest"), ManifestAccept());
   EXPECT_TRUE(IsRegistryErrorOneOf(response, 404, {"MANIFEST_UNKNOWN", "NAME_UNKNOWN"}));
-  response = http().Get(BlobPath(repo, "sha256:xyz"));
-  EXPECT_TRUE(IsRegistryError(response, 400, "DIGEST_INVALID"));
+  response = http().Put(ManifestPath(repo, "-bad"), "{}",
+                        {{"Content-Type", "application/vnd.oci.image.manifest.v1+json"}});
+  EXPECT_TRUE(IsRegistryError(response, 400, "TAG_INVALID"));
 }
 
 // Names breaking the distribution grammar

@@ -136,10 +136,53 @@ TEST_F(ManifestsTest, UnknownManifestIsManifestUnknown) {
   }
 }
 
-TEST_F(ManifestsTest, MalformedDigestReferenceIsClientError) {
-  for (const std::string& reference : {std::string("sha256:xyz"), std::string("md5:abc")}) {
+// A reference that is neither a valid tag nor a valid digest names no manifest: lookups say
+// 404 MANIFEST_UNKNOWN (the OCI conformance suite asks for `.INVALID_MANIFEST_NAME`), while
+// creating a manifest under it is the client's mistake (400). Nothing outside the repository
+// is ever reached.
+const std::vector<std::string>& UnparsableReferences() {
+  static const std::vector<std::string> references = {
+      ".INVALID_MANIFEST_NAME", "-lead", "a+b",  "sha256:xyz", "md5:abc",
+      "sha256:" + std::string(63, 'a'), "..",    "a:b",        std::string(129, 'a')};
+  return references;
+}
+
+TEST_F(ManifestsTest, UnparsableReferenceIsUnknownOnLookup) {
+  for (const std::string& reference : UnparsableReferences()) {
     SCOPED_TRACE(reference);
-    EXPECT_TRUE(IsRegistryErrorOneOf(Get(reference), 400, {"DIGEST_INVALID", "TAG_INVALID"}));
+    EXPECT_TRUE(IsRegistryError(Get(reference), 404, "MANIFEST_UNKNOWN"));
+    EXPECT_EQ(http().Head(ManifestPath(repo_, reference), ManifestAccept()).status, 404);
+    EXPECT_TRUE(IsRegistryError(http().Delete(ManifestPath(repo_, reference)), 404,
+                                "MANIFEST_UNKNOWN"));
+  }
+}
+
+TEST_F(ManifestsTest, UnparsableReferenceIsRefusedOnPut) {
+  for (const std::string& reference : UnparsableReferences()) {
+    SCOPED_TRACE(reference);
+    EXPECT_TRUE(IsRegistryErrorOneOf(Put(reference, Manifest()), 400,
+                                     {"DIGEST_INVALID", "TAG_INVALID"}));
+  }
+}
+
+TEST_F(ManifestsTest, OverlongReferenceIsInvalidOnLookup) {
+  std::string tag(136, 'a');  // past the longest digest (sha512: 135)
+  EXPECT_TRUE(IsRegistryError(Get(tag), 400, "TAG_INVALID"));
+  std::string digest = "sha256:" + std::string(129, 'a');
+  EXPECT_TRUE(IsRegistryError(Get(digest), 400, "DIGEST_INVALID"));
+}
+
+TEST_F(ManifestsTest, TraversalInReferenceReachesNothing) {
+  ASSERT_TRUE(PushManifest(http(), repo_, "exists", media::kOciManifest, Manifest()));
+  // Percent-encoded slashes are decoded before routing: the reference becomes path
+  // segments of a different route, or an unparsable one; never a file outside the repository.
+  for (const std::string& reference :
+       {std::string("..%2F..%2F_manifests%2Ftags%2Fexists"), std::string("%2E%2E"),
+        std::string("exists%00")}) {
+    SCOPED_TRACE(reference);
+    HttpResponse response = http().Get("/v2/" + repo_ + "/manifests/" + reference,
+                                       ManifestAccept());
+    EXPECT_TRUE(response.status == 404 || response.status == 400) << response.Describe();
   }
 }
 

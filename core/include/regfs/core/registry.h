@@ -171,7 +171,9 @@ class Registry {
                                         const Digest& digest) = 0;
   virtual Status CancelUpload(const std::string& repo, const std::string& id) = 0;
 
-  // ---- manifests. `reference` is a tag or a digest string.
+  // ---- manifests. `reference` is a tag or a digest string (see reference.h). Lookups
+  // (Stat, Get, Delete) answer NotFound / kManifestUnknown for a reference that does not
+  // parse, since nothing can be stored under it; PutManifest refuses it as InvalidArgument.
   virtual Result<ManifestInfo> StatManifest(const std::string& repo,
                                             const std::string& reference) = 0;
   virtual Result<Manifest> GetManifest(const std::string& repo, const std::string& reference) = 0;
