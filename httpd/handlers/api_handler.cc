@@ -34,7 +34,8 @@ void ApiHandler::HandleAuthenticated(Exchange& ex) {
   Handle(ex);
 }
 
-std::vector<Need> ApiHandler::Needs(const std::string& method) const {
+std::vector<Need> ApiHandler::Needs(const Exchange& ex) const {
+  const std::string& method = ex.method();
   const bool read = method == "GET" || method == "HEAD";
   auto on_repository = [&](Actions actions) {
     return std::vector<Need>{{.kind = Need::Kind::kRepository,
@@ -55,6 +56,20 @@ std::vector<Need> ApiHandler::Needs(const std::string& method) const {
       if (method == "DELETE") return on_repository(kDelete);
       return on_repository(read ? kPull : kPush);
     case Route::Kind::kUploadStart:
+      if (method == "POST") {
+        // A mount reveals whether `from` holds the blob: it needs pull there (registry:2 and
+        // token servers ask for both scopes). A `from` that is no valid name names nothing
+        // to read; the request is then an ordinary upload.
+        auto from = ex.Query("from");
+        if (ex.Query("mount") && from && *from != route_.name &&
+            ValidateRepositoryName(*from).ok()) {
+          auto needs = on_repository(kPush);
+          needs.push_back(
+              {.kind = Need::Kind::kRepository, .repository = *from, .actions = kPull});
+          return needs;
+        }
+      }
+      return on_repository(kPush);
     case Route::Kind::kUpload:
       return on_repository(kPush);
   }
@@ -63,7 +78,7 @@ std::vector<Need> ApiHandler::Needs(const std::string& method) const {
 
 void ApiHandler::Dispatch(Exchange& ex, std::string* user) {
   Poco::Net::HTTPServerRequest& request = ex.request();
-  auto decision = context_.authorizer.Decide(request, Needs(request.getMethod()));
+  auto decision = context_.authorizer.Decide(request, Needs(ex));
   *user = decision.caller.name;
   switch (decision.outcome) {
     case Authorizer::Decision::Outcome::kAllow:

@@ -25,9 +25,10 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
   void Dispatch(Exchange& ex, std::string* user);
   // Validates the repository name, then Handle.
   void HandleAuthenticated(Exchange& ex);
-  // What the request needs to be allowed: actions on the route's repository, the catalog,
-  // or (empty) only an authenticated caller.
-  std::vector<Need> Needs(const std::string& method) const;
+  // What the request needs to be allowed: actions on every repository it touches (the
+  // route's, and a cross-repository mount's source), the catalog, or (empty) only an
+  // authenticated caller. The one place that says so: challenges and refusals follow it.
+  std::vector<Need> Needs(const Exchange& ex) const;
   // 405 with the allowed methods.
   static void MethodNotAllowed(Exchange& ex, const std::string& allowed);
 
