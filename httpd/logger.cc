@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "utf8.h"
+
 namespace regfs::httpd {
 
 namespace {
@@ -24,35 +26,39 @@ std::string Now() {
   return buf;
 }
 
+// The body of a JSON string literal for `s`, printable in a terminal: well-formed UTF-8 that
+// shows as text passes, control characters become \uXXXX, and bytes that are not UTF-8 become
+// \\xNN, an escaped backslash then xNN (a JSON string cannot hold raw bytes; this keeps
+// their value and stays valid JSON).
 std::string JsonEscape(const std::string& s) {
   std::string out;
   out.reserve(s.size() + 2);
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
+  for (size_t i = 0; i < s.size();) {
+    size_t n = Utf8SequenceLength(s, i);
+    char buf[16];
+    if (n == 0) {
+      std::snprintf(buf, sizeof buf, "\\\\x%02x", static_cast<unsigned char>(s[i]));
+      out += buf;
+      ++i;
+      continue;
     }
+    uint32_t cp = Utf8CodePoint(s, i, n);
+    if (cp == '"' || cp == '\\') {
+      out += '\\';
+      out += static_cast<char>(cp);
+    } else if (cp == '\n') {
+      out += "\\n";
+    } else if (cp == '\r') {
+      out += "\\r";
+    } else if (cp == '\t') {
+      out += "\\t";
+    } else if (IsControlCodePoint(cp)) {
+      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(cp));
+      out += buf;
+    } else {
+      out.append(s, i, n);
+    }
+    i += n;
   }
   return out;
 }
@@ -61,7 +67,7 @@ std::string JsonEscape(const std::string& s) {
 std::string TextValue(const std::string& s) {
   // Quote and escape anything a client sent that could break the line or a terminal.
   bool plain = !s.empty() && std::none_of(s.begin(), s.end(), [](unsigned char c) {
-    return c <= ' ' || c == '"' || c == '=' || c == 0x7f;
+    return c <= ' ' || c == '"' || c == '=' || c >= 0x7f;
   });
   return plain ? s : "\"" + JsonEscape(s) + "\"";
 }
