@@ -5,13 +5,17 @@
 #include <Poco/Net/StreamSocket.h>
 #include <Poco/Net/StreamSocketImpl.h>
 #include <Poco/URI.h>
+#include <poll.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 
 #include <cerrno>
+#include <chrono>
 #include <typeinfo>
 #include <vector>
 
 #include "request_framing.h"
+#include "utf8.h"
 
 namespace regfs::httpd {
 
@@ -57,6 +61,8 @@ HttpError Translate(const Status& s) {
       return {HTTPResponse::HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED"};
     case R::kPaginationInvalid:
       return {HTTPResponse::HTTP_BAD_REQUEST, "PAGINATION_NUMBER_INVALID"};
+    case R::kStorageFull:
+      return {HTTPResponse::HTTP_INSUFFICIENT_STORAGE, "UNKNOWN"};
     case R::kNone:
       break;
   }
@@ -79,24 +85,6 @@ HttpError Translate(const Status& s) {
     default:
       return {HTTPResponse::HTTP_INTERNAL_SERVER_ERROR, "UNKNOWN"};
   }
-}
-
-// Length of the well-formed UTF-8 sequence at s[i] (RFC 3629: no overlongs, no surrogates,
-// nothing above U+10FFFF), or 0 when the byte there starts none.
-size_t Utf8SequenceLength(const std::string& s, size_t i) {
-  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = byte(i);
-  size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-  if (n == 0 || i + n > s.size()) return 0;
-  for (size_t k = 1; k < n; ++k) {
-    if ((byte(i + k) & 0xC0) != 0x80) return 0;
-  }
-  if (n == 2 && c < 0xC2) return 0;                                    // overlong
-  if (n == 3 && c == 0xE0 && byte(i + 1) < 0xA0) return 0;             // overlong
-  if (n == 3 && c == 0xED && byte(i + 1) >= 0xA0) return 0;            // surrogate
-  if (n == 4 && c == 0xF0 && byte(i + 1) < 0x90) return 0;             // overlong
-  if (n == 4 && (c > 0xF4 || (c == 0xF4 && byte(i + 1) >= 0x90))) return 0;  // > U+10FFFF
-  return n;
 }
 
 // A JSON string literal of `s`. Error messages echo client input (a path, a header), which
@@ -218,7 +206,37 @@ void Exchange::SendStatus(HTTPResponse::HTTPStatus status) {
   PrepareToSend();
   response_.setStatusAndReason(status);
   response_.setContentLength(0);
-  response_.send();
+  response_.send().flush();
+}
+
+void Exchange::LingerIfClosingEarly() {
+  const bool unread_body = body_abandoned_ || (HasBody() && !body_consumed_);
+  if (!response_.sent() || response_.getKeepAlive() || !unread_body) return;
+  auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&request_);
+  if (impl == nullptr) return;
+  // Every Send* flushes, so the answer is on the wire (TLS writes each record as it goes).
+  const int fd = impl->socket().impl()->sockfd();
+  if (fd < 0 || ::shutdown(fd, SHUT_WR) != 0) return;
+  // Bounds: a client reading while it sends (curl, Go, skopeo, docker) has our answer within
+  // milliseconds; these only keep one that does not from holding a thread for long.
+  constexpr auto kMaxLinger = std::chrono::seconds(2);
+  constexpr uint64_t kMaxDiscard = 256ULL << 20;
+  const auto deadline = std::chrono::steady_clock::now() + kMaxLinger;
+  uint64_t discarded = 0;
+  std::vector<char> buf(256 * 1024);
+  while (discarded < kMaxDiscard) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    int ready = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) break;
+    ssize_t n = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) break;  // the client closed (or reset): nothing more to wait for
+    discarded += static_cast<uint64_t>(n);
+  }
 }
 
 void Exchange::SendHead(HTTPResponse::HTTPStatus status) {
@@ -255,9 +273,12 @@ void Exchange::SendError(const Status& status) {
   // the data lives: not the client's business.
   const bool from_storage =
       status.reason() == Status::Reason::kNone && status.code() == Status::Code::kNotFound;
-  std::string message = e.status >= 500 ? "internal error; see the registry's log"
-                        : from_storage  ? "not found"
-                                        : status.message();
+  // A full storage is said as such: the client (and whoever reads its error) can act on it.
+  const bool full = status.reason() == Status::Reason::kStorageFull;
+  std::string message = full ? "the registry's storage is full; try again once space is freed"
+                        : e.status >= 500 ? "internal error; see the registry's log"
+                        : from_storage    ? "not found"
+                                          : status.message();
   SendError(e.status, e.code, message);
 }
 

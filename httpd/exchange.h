@@ -79,6 +79,14 @@ class Exchange {
     return context_.authorizer.Permits(caller_, actions, repository);
   }
 
+  // Call last, once the answer is sent. When the connection closes while the client may still
+  // be sending a body we did not read (an early refusal), closing at once would make the
+  // kernel reset the connection, and a reset discards our answer from the client's receive
+  // buffer before the client reads it. So: flush, half-close (the client sees the whole
+  // answer and then end of stream), and read and discard what still arrives until the client
+  // closes or a bound of time and bytes is reached.
+  void LingerIfClosingEarly();
+
   bool sent() const { return response_.sent(); }
   uint64_t bytes_sent() const { return bytes_sent_; }
 

@@ -80,10 +80,13 @@ Result<UploadInfo> RegistryImpl::StartUpload(const std::string& repo) {
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
   REGFS_RETURN_IF_ERROR(CheckWritable());
   UploadInfo info{NewUploadId(), 0, std::chrono::system_clock::now()};
-  REGFS_RETURN_IF_ERROR(
-      driver_.PutContent(layout::UploadStartedAt(repo, info.id), Rfc3339(info.started_at), false));
-  auto writer = driver_.OpenWriter(layout::UploadData(repo, info.id), false);
-  if (!writer.ok()) return writer.status();
+  Status started =
+      driver_.PutContent(layout::UploadStartedAt(repo, info.id), Rfc3339(info.started_at), false);
+  if (started.ok()) started = driver_.OpenWriter(layout::UploadData(repo, info.id), false).status();
+  if (!started.ok()) {
+    (void)driver_.Delete(layout::UploadDir(repo, info.id));  // no half-made upload stays
+    return started;
+  }
   Notify({.kind = ChangeEvent::Kind::kUploadStarted, .repository = repo, .upload_id = info.id});
   return info;
 }
@@ -149,6 +152,23 @@ Result<UploadInfo> RegistryImpl::AppendUpload(const std::string& repo, const std
   }
   if (failure.ok() && body.bad()) failure = Status::InvalidArgument("the request body was cut off", Status::Reason::kBlobUploadInvalid);
   UploadInfo info{id, (*writer)->size(), {}};
+  if (failure.reason() == Status::Reason::kStorageFull) {
+    // The client cannot continue an upload that ran out of space (it gets the 507 and starts
+    // over), and keeping its bytes until the purge age would keep the storage full.
+    writer->reset();
+    hash_states_.Forget(CacheKey(repo, id));
+    Status discarded = driver_.Delete(layout::UploadDir(repo, id));
+    if (!discarded.ok() && !discarded.IsNotFound()) {
+      return Status::ResourceExhausted(failure.message() + "; discarding upload " + id +
+                                           " failed too: " + discarded.ToString(),
+                                       Status::Reason::kStorageFull);
+    }
+    Notify({.kind = ChangeEvent::Kind::kUploadEnded, .repository = repo, .upload_id = id});
+    return Status::ResourceExhausted(failure.message() + "; upload " + id + " of " + repo +
+                                         " discarded, freeing " + std::to_string(info.size) +
+                                         " bytes",
+                                     Status::Reason::kStorageFull);
+  }
   // Keep the hash only when it covers exactly what storage holds.
   if (hasher->bytes_hashed() == info.size) hash_states_.Put(CacheKey(repo, id), std::move(*hasher));
   if (!failure.ok()) return failure;
@@ -175,7 +195,19 @@ Result<BlobInfo> RegistryImpl::CommitUpload(const std::string& repo, const std::
         "the uploaded content has digest " + actual.ToString() + ", not " + digest.ToString(),
         Status::Reason::kDigestInvalid);
   }
-  return LinkVerifiedUpload(repo, id, digest, data->size);
+  auto linked = LinkVerifiedUpload(repo, id, digest, data->size);
+  if (!linked.ok() && linked.status().reason() == Status::Reason::kStorageFull) {
+    // As in AppendUpload: a full storage ends the upload rather than keeping it full.
+    hash_states_.Forget(CacheKey(repo, id));
+    if (driver_.Delete(layout::UploadDir(repo, id)).ok()) {
+      Notify({.kind = ChangeEvent::Kind::kUploadEnded, .repository = repo, .upload_id = id});
+      return Status::ResourceExhausted(linked.status().message() + "; upload " + id + " of " +
+                                           repo + " discarded, freeing " +
+                                           std::to_string(data->size) + " bytes",
+                                       Status::Reason::kStorageFull);
+    }
+  }
+  return linked;
 }
 
 Result<BlobInfo> RegistryImpl::LinkVerifiedUpload(const std::string& repo, const std::string& id,

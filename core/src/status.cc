@@ -20,7 +20,7 @@ Status Status::FromErrno(const std::string& what, int err) {
       return PermissionDenied(std::move(msg));
     case ENOSPC:
     case EDQUOT:
-      return ResourceExhausted(std::move(msg));
+      return ResourceExhausted(std::move(msg), Reason::kStorageFull);
     default:
       return IOError(std::move(msg));
   }

@@ -146,6 +146,7 @@ void ApiHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
     a.user_agent = request.get("User-Agent", "");
     context_.logger.LogAccess(a);
   }
+  ex.LingerIfClosingEarly();
 }
 
 }  // namespace regfs::httpd

@@ -15,58 +15,13 @@
 #include <memory>
 #include <thread>
 
+#include "raw_connection.h"
 #include "registry_test.h"
 
 namespace regfs::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-// A blocking TCP connection to the server under test, closed on destruction.
-class RawConnection {
- public:
-  explicit RawConnection(uint16_t port, const std::string& host = "127.0.0.1") {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    inet_pton(AF_INET, host.c_str(), &address.sin_addr);
-    if (fd_ >= 0 && connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-      close(fd_);
-      fd_ = -1;
-    }
-  }
-  ~RawConnection() {
-    if (fd_ >= 0) close(fd_);
-  }
-  RawConnection(const RawConnection&) = delete;
-  RawConnection& operator=(const RawConnection&) = delete;
-  bool ok() const { return fd_ >= 0; }
-  bool Send(const std::string& bytes) {
-    return send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
-  }
-  // Everything received until the server closes the connection or `timeout` passes without
-  // a byte; *closed says which.
-  std::string ReadAll(std::chrono::milliseconds timeout, bool* closed = nullptr) {
-    timeval tv{static_cast<time_t>(timeout.count() / 1000),
-               static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    std::string out;
-    char buf[4096];
-    for (;;) {
-      ssize_t n = recv(fd_, buf, sizeof buf, 0);
-      if (n > 0) {
-        out.append(buf, static_cast<size_t>(n));
-        continue;
-      }
-      if (closed != nullptr) *closed = n == 0;
-      return out;
-    }
-  }
-
- private:
-  int fd_ = -1;
-};
 
 std::string Lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });

@@ -52,6 +52,7 @@ class [[nodiscard]] Status {
     kRangeInvalid,
     kUnsupported,  // the operation is switched off by configuration (deletes, read-only)
     kPaginationInvalid,
+    kStorageFull,  // the storage has no space (or quota) left: ENOSPC, EDQUOT
   };
 
   Status() = default;
