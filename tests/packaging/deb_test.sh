@@ -291,6 +291,14 @@ warnings=$(MANWIDTH=80 man --warnings regfs-httpd 2>&1 >/dev/null)
 if ((HAS_FUSED)); then man -w regfs-fused >/dev/null || fail "man regfs-fused: no page"; fi
 ok "man pages: $(man -w regfs-httpd) $( ((HAS_FUSED)) && man -w regfs-fused)"
 
+# Every document the packaged config, the man pages and the shipped docs point to is there.
+refs=$( { cat /etc/regfs/config.yml /usr/share/doc/regfs/*.md; man -P cat regfs-httpd 2>/dev/null; } |
+  grep -o '/usr/share/doc/regfs/[A-Za-z0-9_.-]*\.md' | sort -u)
+for doc in $refs /usr/share/doc/regfs/security.md; do
+  [[ -f "$doc" ]] || fail "$doc is referred to but not installed"
+done
+ok "documents referred to are installed: $(echo $refs | tr '\n' ' ')"
+
 # ---------------------------------------------------------------------------------------
 step "start the packaged server as regfs-httpd.service would, push and pull with skopeo"
 start_server first

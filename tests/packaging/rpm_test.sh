@@ -50,6 +50,11 @@ for f in /usr/bin/regfs-httpd /etc/regfs/config.yml /usr/lib/systemd/system/regf
   grep -qx "$f" "$TMP/files" || fail "$f is not in the package"
 done
 grep -q '^/usr/share/man/man8/regfs-httpd\.8' "$TMP/files" || fail "no regfs-httpd(8)"
+# Every document the packaged config points to is in the package.
+for doc in $(grep -o '/usr/share/doc/regfs/[A-Za-z0-9_.-]*\.md' "$PKG_SRC/packaging/common/config.yml" | sort -u) \
+  /usr/share/doc/regfs/security.md; do
+  grep -qx "$doc" "$TMP/files" || fail "$doc is referred to but not in the package"
+done
 if grep -qx /usr/bin/regfs-fused "$TMP/files"; then
   grep -qx /usr/lib/systemd/system/regfs-fused.service "$TMP/files" || fail "regfs-fused without its unit"
   grep -q '^/usr/share/man/man8/regfs-fused\.8' "$TMP/files" || fail "regfs-fused without its man page"
