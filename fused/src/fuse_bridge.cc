@@ -45,10 +45,16 @@ double Timeout(fuse_req_t req, const NodeAttr& a) {
   return a.immutable ? o.immutable_timeout_seconds : o.mutable_timeout_seconds;
 }
 
-// The name of a content file can vanish (a delete over HTTP), its attributes cannot.
+// How long the kernel may resolve a name without asking. Names that another process removes
+// (tags, uploads, repository folders and their special folders) are not cached at all: a
+// listing the kernel reads afresh (its cache was dropped by an earlier change, or it was
+// never listed) reflects storage at once, while a cached name would still resolve until the
+// change feed told this mount, and `ls` and `stat` would disagree. Asking costs one lookup;
+// attributes and listings stay cached. A content file's name can vanish too (a manifest
+// DELETE), but its bytes never change: it keeps the longer timeout.
 double EntryTimeout(fuse_req_t req, const NodeAttr& a) {
   const BridgeOptions& o = BridgeOf(req).options;
-  return a.transient ? o.transient_timeout_seconds : o.mutable_timeout_seconds;
+  return a.immutable ? o.mutable_timeout_seconds : 0;
 }
 
 void ReplyEntry(fuse_req_t req, const NodeAttr& a) {
