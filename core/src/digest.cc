@@ -14,17 +14,18 @@ size_t HexLengthFor(std::string_view algorithm) {
   return 0;
 }
 
-std::string ToHex(const unsigned char* bytes, size_t n) {
+}  // namespace
+
+std::string LowerHex(std::string_view bytes) {
   static const char kHex[] = "0123456789abcdef";
-  std::string out(n * 2, '0');
-  for (size_t i = 0; i < n; ++i) {
-    out[2 * i] = kHex[bytes[i] >> 4];
-    out[2 * i + 1] = kHex[bytes[i] & 0xf];
+  std::string out(bytes.size() * 2, '0');
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    const auto b = static_cast<unsigned char>(bytes[i]);
+    out[2 * i] = kHex[b >> 4];
+    out[2 * i + 1] = kHex[b & 0xf];
   }
   return out;
 }
-
-}  // namespace
 
 Result<Digest> Digest::Parse(std::string_view text) {
   auto colon = text.find(':');
@@ -103,7 +104,7 @@ Digest DigestHasher::Current() const {
   unsigned int len = 0;
   EVP_DigestFinal_ex(copy, out, &len);
   EVP_MD_CTX_free(copy);
-  return *Digest::Parse(algorithm_ + ":" + ToHex(out, len));
+  return *Digest::Parse(algorithm_ + ":" + LowerHex({reinterpret_cast<const char*>(out), len}));
 }
 
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {

@@ -41,6 +41,9 @@ class Digest {
   std::string hex_;
 };
 
+// Lower-case hex of raw bytes (a hash or MAC), as digests and signatures are written.
+std::string LowerHex(std::string_view bytes);
+
 // Incremental hashing with OpenSSL. Copyable state lets an upload keep a hasher between
 // chunks and hand a snapshot to whoever finishes it.
 class DigestHasher {
