@@ -61,8 +61,8 @@ std::vector<Need> ApiHandler::Needs(const Exchange& ex) const {
         // token servers ask for both scopes). A `from` that is no valid name names nothing
         // to read; the request is then an ordinary upload.
         auto from = ex.Query("from");
-        if (ex.Query("mount") && from && *from != route_.name &&
-            ValidateRepositoryName(*from).ok()) {
+        if (ex.Query("mount") && from && ValidateRepositoryName(*from).ok()) {
+          if (*from == route_.name) return on_repository(kPush | kPull);
           auto needs = on_repository(kPush);
           needs.push_back(
               {.kind = Need::Kind::kRepository, .repository = *from, .actions = kPull});

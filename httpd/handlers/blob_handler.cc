@@ -11,6 +11,8 @@ using Poco::Net::HTTPResponse;
 
 
 void BlobHandler::Handle(Exchange& ex) {
+  const std::string& m = ex.method();
+  if (m != "GET" && m != "HEAD" && m != "DELETE") return MethodNotAllowed(ex, "GET, HEAD, DELETE");
   auto digest = Digest::Parse(route_.reference);
   if (!digest.ok()) {
     // Nothing is stored under a digest that does not parse: for every method here (all are
@@ -20,14 +22,10 @@ void BlobHandler::Handle(Exchange& ex) {
     return ex.SendError(Status::NotFound("blob " + route_.reference + " is not known",
                                          Status::Reason::kBlobUnknown));
   }
-  const std::string& m = ex.method();
-  if (m == "GET" || m == "HEAD") return Get(ex, *digest);
-  if (m == "DELETE") {
-    Status s = ex.registry().DeleteBlob(route_.name, *digest);
-    if (!s.ok()) return ex.SendError(s);
-    return ex.SendStatus(HTTPResponse::HTTP_ACCEPTED);
-  }
-  MethodNotAllowed(ex, "GET, HEAD, DELETE");
+  if (m != "DELETE") return Get(ex, *digest);
+  Status s = ex.registry().DeleteBlob(route_.name, *digest);
+  if (!s.ok()) return ex.SendError(s);
+  ex.SendStatus(HTTPResponse::HTTP_ACCEPTED);
 }
 
 void BlobHandler::Get(Exchange& ex, const Digest& digest) {

@@ -97,6 +97,8 @@ TEST_F(BlobsTest, MalformedDigestIsUnknown) {
   }
   std::string overlong = "sha256:" + std::string(200, 'a');
   EXPECT_TRUE(IsRegistryError(http().Get(BlobPath(repo_, overlong)), 400, "DIGEST_INVALID"));
+  // A method blobs do not take is refused as such, whatever the digest.
+  EXPECT_EQ(http().Put(BlobPath(repo_, "sha256:xyz"), "x").status, 405);
 }
 
 TEST_F(BlobsTest, DeleteRemovesBlob) {
