@@ -297,7 +297,7 @@ refs=$( { cat /etc/regfs/config.yml /usr/share/doc/regfs/*.md; man -P cat regfs-
 for doc in $refs /usr/share/doc/regfs/security.md; do
   [[ -f "$doc" ]] || fail "$doc is referred to but not installed"
 done
-ok "documents referred to are installed: $(echo $refs | tr '\n' ' ')"
+ok "documents referred to are installed: $(echo "$refs" | tr '\n' ' ')"
 
 # ---------------------------------------------------------------------------------------
 step "start the packaged server as regfs-httpd.service would, push and pull with skopeo"
