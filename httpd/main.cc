@@ -51,11 +51,6 @@ void PrintUsage(std::ostream& out) {
          "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=/srv/registry.\n";
 }
 
-Result<std::shared_ptr<StorageDriver>> MakeDriver(const Config& config) {
-  if (config.storage_driver == "inmemory") return NewInMemoryDriver();
-  return NewFilesystemDriver(config.root_directory);
-}
-
 int Serve(const std::string& config_path) {
   std::vector<std::string> environment;
   for (char** e = environ; *e != nullptr; ++e) environment.emplace_back(*e);
@@ -67,26 +62,24 @@ int Serve(const std::string& config_path) {
   Logger logger(config->log_level, config->log_formatter == "json", config->log_fields);
   for (const auto& w : config->warnings) logger.Warn(w);
 
-  auto driver = MakeDriver(*config);
-  if (!driver.ok()) {
-    logger.Error(driver.status().message());
-    std::cerr << "regfs-httpd: " << driver.status().message() << "\n";
+  StorageOptions storage = StorageOptionsOf(*config);
+  storage.on_feed_error = [&logger](const Status& s) { logger.Warn(s.message()); };
+  auto backend = OpenBackend(storage);
+  if (!backend.ok()) {
+    logger.Error(backend.status().message());
+    std::cerr << "regfs-httpd: " << backend.status().message() << "\n";
     return kExitRuntime;
   }
   RegistryOptions options;
-  options.driver = *driver;
+  options.driver = backend->driver;
   options.delete_enabled = config->delete_enabled;
   options.read_only = config->read_only;
-  if (config->storage_driver != "inmemory" && !config->read_only) {
+  options.redirect_reads = !config->redirect_disabled;
+  if (backend->feed && !config->read_only) {
     // Every change goes to the storage's change feed, for regfs-fused mounts (and others).
-    auto feed =
-        OpenJournalFeed({.directory = JournalDirectory(config->root_directory),
-                         .on_error = [&logger](const Status& s) { logger.Warn(s.message()); }});
-    if (feed.ok()) {
-      options.listeners.push_back((*feed)->Publisher());
-    } else {
-      logger.Warn("no change feed, mounts see changes late: " + feed.status().message());
-    }
+    options.listeners.push_back(backend->feed->Publisher());
+  } else if (!backend->feed && config->storage_driver != "inmemory" && !config->read_only) {
+    logger.Warn("no change feed, mounts see changes late: " + backend->no_feed);
   }
   auto registry = Registry::Open(options);
   if (!registry.ok()) {
@@ -169,7 +162,7 @@ int Serve(const std::string& config_path) {
   server.start();
   logger.Info("regfs-httpd " + std::string(kVersion) + " listening on " +
               (config->tls.enabled() ? "https://" : "http://") + addr + ", storage " +
-              (*driver)->Describe() + (config->read_only ? " (read-only)" : "") +
+              backend->driver->Describe() + (config->read_only ? " (read-only)" : "") +
               (config->delete_enabled ? ", deletes enabled" : ""));
 
   if (config->upload_purging.enabled && !config->read_only) {

@@ -14,5 +14,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # the plain build; here they would add minutes and no server code).
 export REGFS_E2E_SANITIZED=1
 cd build-asan
-ctest --output-on-failure --timeout 600 -j2 -L 'core|config|httpd' "$@"
+# The HTTP API suite on the object store runs in the plain pass only: under the sanitizers
+# it would repeat the same server code at ten times the time; the driver's own suite runs.
+ctest --output-on-failure --timeout 600 -j2 -L 'core|config|httpd' -E '^httpd\.s3$' "$@"
 ctest --output-on-failure --timeout 600 -L 'fused|e2e' "$@"

@@ -25,9 +25,37 @@ const std::set<std::string>& SupportedKeys() {
       "storage.delete.enabled",
       "storage.maintenance.readonly.enabled",
       "storage.maintenance.uploadpurging",
-      // regfs keeps its own caches and never redirects: these are honoured by design.
+      // regfs keeps its own caches: honoured by design.
       "storage.cache",
       "storage.redirect.disable",
+      "storage.s3.accesskey",
+      "storage.s3.secretkey",
+      "storage.s3.sessiontoken",
+      "storage.s3.region",
+      "storage.s3.regionendpoint",
+      "storage.s3.forcepathstyle",
+      "storage.s3.bucket",
+      "storage.s3.encrypt",
+      "storage.s3.keyid",
+      "storage.s3.secure",
+      "storage.s3.skipverify",
+      "storage.s3.v4auth",
+      "storage.s3.chunksize",
+      "storage.s3.multipartcopychunksize",
+      "storage.s3.multipartcopymaxconcurrency",
+      "storage.s3.multipartcopythresholdsize",
+      "storage.s3.rootdirectory",
+      "storage.s3.storageclass",
+      "storage.oss.accesskeyid",
+      "storage.oss.accesskeysecret",
+      "storage.oss.region",
+      "storage.oss.endpoint",
+      "storage.oss.internal",
+      "storage.oss.bucket",
+      "storage.oss.encrypt",
+      "storage.oss.secure",
+      "storage.oss.chunksize",
+      "storage.oss.rootdirectory",
       "http.addr",
       "http.net",
       "http.host",
@@ -66,11 +94,9 @@ const std::vector<std::pair<std::string, std::string>>& RefusedKeys() {
       {"auth.token.autoredirect", "token autoredirect is not supported; set auth.token.realm"},
       {"auth.token.signingalgorithms", "regfs accepts RS256/384/512 and ES256/384/512 only"},
       {"auth.silly", "silly authentication is a test mode regfs does not offer"},
-      {"storage.s3", "the s3 storage driver is not implemented yet"},
       {"storage.azure", "the azure storage driver is not implemented"},
       {"storage.gcs", "the gcs storage driver is not implemented"},
       {"storage.swift", "the swift storage driver is not implemented"},
-      {"storage.oss", "the oss storage driver is not implemented"},
       {"proxy.remoteurl", "pull-through caching is not implemented yet"},
   };
   return keys;
@@ -195,6 +221,109 @@ Status Read(const YAML::Node& root, const std::string& key, T* out) {
   } catch (const YAML::Exception&) {
     return Status::InvalidArgument("configuration key " + key + " has an invalid value");
   }
+  return Status::Ok();
+}
+
+// The value of NAME in environ-style "NAME=value" strings; empty when absent.
+std::string EnvironmentValue(const std::vector<std::string>& environment, const std::string& name) {
+  for (const std::string& entry : environment) {
+    if (entry.size() > name.size() && entry.compare(0, name.size(), name) == 0 &&
+        entry[name.size()] == '=') {
+      return entry.substr(name.size() + 1);
+    }
+  }
+  return "";
+}
+
+Status ReadSize(const YAML::Node& root, const std::string& key, uint64_t* out) {
+  int64_t value = static_cast<int64_t>(*out);
+  REGFS_RETURN_IF_ERROR(Read(root, key, &value));
+  if (value <= 0) return Status::InvalidArgument(key + " must be a positive number of bytes");
+  *out = static_cast<uint64_t>(value);
+  return Status::Ok();
+}
+
+// storage.s3 as registry:2 reads it; the AWS environment fills what the file leaves out.
+Status ReadS3(const YAML::Node& root, const std::vector<std::string>& environment,
+              S3StorageOptions* s3) {
+  const std::string k = "storage.s3.";
+  s3->access_key = EnvironmentValue(environment, "AWS_ACCESS_KEY_ID");
+  s3->secret_key = EnvironmentValue(environment, "AWS_SECRET_ACCESS_KEY");
+  s3->session_token = EnvironmentValue(environment, "AWS_SESSION_TOKEN");
+  if (std::string r = EnvironmentValue(environment, "AWS_REGION"); !r.empty()) s3->region = r;
+  s3->ca_bundle = EnvironmentValue(environment, "AWS_CA_BUNDLE");
+  for (auto [key, target] : {std::pair{"accesskey", &s3->access_key},
+                             std::pair{"secretkey", &s3->secret_key},
+                             std::pair{"sessiontoken", &s3->session_token},
+                             std::pair{"region", &s3->region},
+                             std::pair{"regionendpoint", &s3->region_endpoint},
+                             std::pair{"bucket", &s3->bucket},
+                             std::pair{"keyid", &s3->key_id},
+                             std::pair{"rootdirectory", &s3->root_directory},
+                             std::pair{"storageclass", &s3->storage_class}}) {
+    REGFS_RETURN_IF_ERROR(Read(root, k + key, target));
+  }
+  if (YAML::Node n = Lookup(root, k + "forcepathstyle"); n && !n.IsNull()) {
+    bool value = false;
+    REGFS_RETURN_IF_ERROR(Read(root, k + "forcepathstyle", &value));
+    s3->force_path_style = value;
+  }
+  for (auto [key, target] : {std::pair{"encrypt", &s3->encrypt}, std::pair{"secure", &s3->secure},
+                             std::pair{"skipverify", &s3->skip_verify}}) {
+    REGFS_RETURN_IF_ERROR(Read(root, k + key, target));
+  }
+  bool v4auth = true;
+  REGFS_RETURN_IF_ERROR(Read(root, k + "v4auth", &v4auth));
+  if (!v4auth) {
+    return Status::InvalidArgument("storage.s3.v4auth: false asks for AWS signature version 2,"
+                                   " which regfs does not speak (every current store takes v4)");
+  }
+  for (auto [key, target] :
+       {std::pair{"chunksize", &s3->chunk_size},
+        std::pair{"multipartcopychunksize", &s3->multipart_copy_chunk_size},
+        std::pair{"multipartcopythresholdsize", &s3->multipart_copy_threshold}}) {
+    REGFS_RETURN_IF_ERROR(ReadSize(root, k + key, target));
+  }
+  REGFS_RETURN_IF_ERROR(
+      Read(root, k + "multipartcopymaxconcurrency", &s3->multipart_copy_max_concurrency));
+  if (s3->multipart_copy_max_concurrency <= 0) {
+    return Status::InvalidArgument("storage.s3.multipartcopymaxconcurrency must be positive");
+  }
+  if (s3->bucket.empty()) return Status::InvalidArgument("storage.s3 needs a bucket");
+  if (s3->region.empty()) return Status::InvalidArgument("storage.s3 needs a region");
+  return Status::Ok();
+}
+
+// registry:2 2.8's storage.oss, served through OSS's S3-compatible API: virtual-hosted
+// addressing only, parts from 100 KB, CopyObject up to 1 GB.
+Status ReadOss(const YAML::Node& root, S3StorageOptions* s3) {
+  const std::string k = "storage.oss.";
+  std::string endpoint;
+  bool internal = false;
+  for (auto [key, target] : {std::pair{"accesskeyid", &s3->access_key},
+                             std::pair{"accesskeysecret", &s3->secret_key},
+                             std::pair{"region", &s3->region},
+                             std::pair{"endpoint", &endpoint},
+                             std::pair{"bucket", &s3->bucket},
+                             std::pair{"rootdirectory", &s3->root_directory}}) {
+    REGFS_RETURN_IF_ERROR(Read(root, k + key, target));
+  }
+  REGFS_RETURN_IF_ERROR(Read(root, k + "internal", &internal));
+  REGFS_RETURN_IF_ERROR(Read(root, k + "encrypt", &s3->encrypt));
+  REGFS_RETURN_IF_ERROR(Read(root, k + "secure", &s3->secure));
+  REGFS_RETURN_IF_ERROR(ReadSize(root, k + "chunksize", &s3->chunk_size));
+  if (s3->bucket.empty()) return Status::InvalidArgument("storage.oss needs a bucket");
+  if (s3->region.empty()) return Status::InvalidArgument("storage.oss needs a region");
+  if (!s3->region.starts_with("oss-")) s3->region = "oss-" + s3->region;
+  // OSS's S3 API lives at s3.<region>[-internal].aliyuncs.com; a custom endpoint is taken
+  // as given (it must then be that API's).
+  s3->region_endpoint =
+      endpoint.empty() ? "s3." + s3->region + (internal ? "-internal" : "") + ".aliyuncs.com"
+                       : endpoint;
+  s3->force_path_style = false;
+  s3->storage_class = "NONE";
+  s3->min_part_size = 100 * 1024;
+  s3->max_single_copy = uint64_t{1} << 30;
   return Status::Ok();
 }
 
@@ -391,9 +520,26 @@ Result<Config> ParseConfig(const std::string& path, const std::vector<std::strin
     }
   }
 
+  int drivers = 0;
+  for (const char* kind : {"filesystem", "inmemory", "s3", "oss"}) {
+    if (Lookup(root, std::string("storage.") + kind)) ++drivers;
+  }
+  if (drivers > 1) {
+    return Status::InvalidArgument(
+        "storage names more than one driver (filesystem, inmemory, s3, oss): keep one");
+  }
   if (Lookup(root, "storage.inmemory")) c.storage_driver = "inmemory";
   REGFS_RETURN_IF_ERROR(Read(root, "storage.filesystem.rootdirectory", &c.root_directory));
   if (Lookup(root, "storage.filesystem")) c.storage_driver = "filesystem";
+  if (Lookup(root, "storage.s3")) {
+    c.storage_driver = "s3";
+    REGFS_RETURN_IF_ERROR(ReadS3(root, environment, &c.s3));
+  }
+  if (Lookup(root, "storage.oss")) {
+    c.storage_driver = "s3";
+    REGFS_RETURN_IF_ERROR(ReadOss(root, &c.s3));
+  }
+  REGFS_RETURN_IF_ERROR(Read(root, "storage.redirect.disable", &c.redirect_disabled));
   REGFS_RETURN_IF_ERROR(Read(root, "storage.delete.enabled", &c.delete_enabled));
   REGFS_RETURN_IF_ERROR(Read(root, "storage.maintenance.readonly.enabled", &c.read_only));
 
@@ -501,6 +647,15 @@ Result<Config> ParseConfig(const std::string& path, const std::vector<std::strin
 }
 
 }  // namespace
+
+StorageOptions StorageOptionsOf(const Config& config) {
+  StorageOptions options;
+  options.driver = config.storage_driver;
+  options.root_directory = config.root_directory;
+  options.s3 = config.s3;
+  options.read_only = config.read_only;
+  return options;
+}
 
 Result<Config> LoadConfig(const std::string& path, const std::vector<std::string>& environment) {
   try {

@@ -38,6 +38,19 @@ Result<BlobStream> RegistryImpl::OpenBlob(const std::string& repo, const Digest&
   return BlobStream{BlobInfo{digest, size}, std::move(*reader)};
 }
 
+Result<std::string> RegistryImpl::BlobRedirect(const std::string& repo, const Digest& digest) {
+  REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
+  if (!options_.redirect_reads || !driver_.capabilities().presigned_urls) {
+    return Status::FailedPrecondition("blob reads are not redirected");
+  }
+  // The link and the object must exist: a presigned URL to nothing would turn "unknown
+  // blob" into the store's own error page.
+  auto info = StatBlob(repo, digest);
+  if (!info.ok()) return info.status();
+  // registry:2 signs for 20 minutes: enough for a slow client to start, short for a leak.
+  return driver_.SignedURL(layout::BlobData(digest), std::chrono::minutes(20));
+}
+
 Status RegistryImpl::DeleteBlob(const std::string& repo, const Digest& digest) {
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
   REGFS_RETURN_IF_ERROR(CheckDeletable());

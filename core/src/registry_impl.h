@@ -24,6 +24,7 @@ class RegistryImpl final : public Registry {
   bool read_only() const override { return options_.read_only; }
 
   Result<BlobInfo> StatBlob(const std::string& repo, const Digest& digest) override;
+  Result<std::string> BlobRedirect(const std::string& repo, const Digest& digest) override;
   Result<BlobStream> OpenBlob(const std::string& repo, const Digest& digest,
                               uint64_t offset) override;
   Status DeleteBlob(const std::string& repo, const Digest& digest) override;

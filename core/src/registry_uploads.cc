@@ -82,7 +82,10 @@ Result<UploadInfo> RegistryImpl::StartUpload(const std::string& repo) {
   UploadInfo info{NewUploadId(), 0, std::chrono::system_clock::now()};
   Status started =
       driver_.PutContent(layout::UploadStartedAt(repo, info.id), Rfc3339(info.started_at), false);
-  if (started.ok()) started = driver_.OpenWriter(layout::UploadData(repo, info.id), false).status();
+  if (started.ok()) {
+    auto data = driver_.OpenWriter(layout::UploadData(repo, info.id), false);
+    started = data.ok() ? (*data)->Close() : data.status();
+  }
   if (!started.ok()) {
     (void)driver_.Delete(layout::UploadDir(repo, info.id));  // no half-made upload stays
     return started;
@@ -151,6 +154,12 @@ Result<UploadInfo> RegistryImpl::AppendUpload(const std::string& repo, const std
     hasher->Update(buf.data(), got);
   }
   if (failure.ok() && body.bad()) failure = Status::InvalidArgument("the request body was cut off", Status::Reason::kBlobUploadInvalid);
+  // What arrived before a failure is kept too (a client may resume from it), unless the
+  // storage is full (below).
+  if (failure.reason() != Status::Reason::kStorageFull) {
+    Status closed = (*writer)->Close();
+    if (failure.ok()) failure = closed;
+  }
   UploadInfo info{id, (*writer)->size(), {}};
   if (failure.reason() == Status::Reason::kStorageFull) {
     // The client cannot continue an upload that ran out of space (it gets the 507 and starts

@@ -281,18 +281,12 @@ void OnRead(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_inf
     fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
     return;
   }
-  // A driver without file descriptors: read through a reader positioned at the offset.
-  auto reader = BridgeOf(req).tree.Open(file->ino, static_cast<uint64_t>(offset));
-  if (!reader.ok()) return ReplyStatus(req, reader.status());
+  // A driver without file descriptors: a positioned read of just what the kernel asked for
+  // (one ranged GET on an object store, never the whole object).
   std::vector<char> data(size);
-  size_t got = 0;
-  while (got < size) {
-    auto n = (*reader)->Read(data.data() + got, size - got);
-    if (!n.ok()) return ReplyStatus(req, n.status());
-    if (*n == 0) break;
-    got += *n;
-  }
-  fuse_reply_buf(req, data.data(), got);
+  auto got = file->reader->ReadAt(static_cast<uint64_t>(offset), data.data(), size);
+  if (!got.ok()) return ReplyStatus(req, got.status());
+  fuse_reply_buf(req, data.data(), *got);
 }
 
 void OnRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {

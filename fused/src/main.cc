@@ -175,33 +175,26 @@ int Run(int argc, char** argv) {
     return kExitRuntime;
   }
 
-  Result<std::shared_ptr<StorageDriver>> driver =
-      config->storage_driver == "inmemory"
-          ? Result<std::shared_ptr<StorageDriver>>(NewInMemoryDriver())
-          : NewFilesystemDriver(config->root_directory);
-  if (!driver.ok()) {
-    std::cerr << "regfs-fused: " << driver.status().message() << "\n";
+  StorageOptions storage = StorageOptionsOf(*config);
+  storage.on_feed_error = [](const Status& s) {
+    std::cerr << "regfs-fused: change feed: " << s.message() << "\n";
+  };
+  auto backend = OpenBackend(storage);
+  if (!backend.ok()) {
+    std::cerr << "regfs-fused: " << backend.status().message() << "\n";
     return kExitRuntime;
   }
   RegistryOptions options;
-  options.driver = *driver;
+  options.driver = backend->driver;
   options.delete_enabled = config->delete_enabled;
   options.read_only = config->read_only || cmd->read_only;
   // Changes made by any process on this storage (regfs-httpd, other mounts, this one) come
   // through the change feed, and the kernel is told to forget what they made stale. Without
   // a feed, only short kernel timeouts show changes made elsewhere.
-  std::shared_ptr<ChangeFeed> feed;
-  if (config->storage_driver != "inmemory") {
-    auto opened = OpenJournalFeed(
-        {.directory = JournalDirectory(config->root_directory), .on_error = [](const Status& s) {
-           std::cerr << "regfs-fused: change feed: " << s.message() << "\n";
-         }});
-    if (opened.ok()) {
-      feed = *opened;
-    } else {
-      std::cerr << "regfs-fused: warning: no change feed (" << opened.status().message()
-                << "): changes made by other processes show only after short cache timeouts\n";
-    }
+  std::shared_ptr<ChangeFeed> feed = backend->feed;
+  if (!feed && config->storage_driver != "inmemory") {
+    std::cerr << "regfs-fused: warning: no change feed (" << backend->no_feed
+              << "): changes made by other processes show only after short cache timeouts\n";
   }
   NotifierOptions notifier_options;
   if (feed) {
@@ -241,7 +234,7 @@ int Run(int argc, char** argv) {
     fuse_session_destroy(se);
     return kExitRuntime;
   }
-  std::cerr << "regfs-fused: mounted " << (*driver)->Describe() << " at " << mountpoint
+  std::cerr << "regfs-fused: mounted " << backend->driver->Describe() << " at " << mountpoint
             << (options.read_only ? " (read-only)" : "") << "\n";
   // Daemonize (unless -f) before any thread exists.
   fuse_daemonize(opts.foreground);

@@ -30,6 +30,17 @@ void BlobHandler::Handle(Exchange& ex) {
 
 void BlobHandler::Get(Exchange& ex, const Digest& digest) {
   auto& res = ex.response();
+  if (!ex.IsHead()) {
+    // On an object store the bytes go from the store to the client directly (registry:2's
+    // default); HEAD stays here, it costs the store nothing to answer.
+    auto url = ex.registry().BlobRedirect(route_.name, digest);
+    if (url.ok()) {
+      res.set("Docker-Content-Digest", digest.ToString());
+      res.set("Location", *url);
+      return ex.SendStatus(HTTPResponse::HTTP_TEMPORARY_REDIRECT);
+    }
+    if (url.status().code() != Status::Code::kFailedPrecondition) return ex.SendError(url.status());
+  }
   auto blob = ex.registry().OpenBlob(route_.name, digest, 0);
   if (!blob.ok()) return ex.SendError(blob.status());
   const uint64_t size = blob->info.size;

@@ -87,6 +87,91 @@ TEST_F(ConfigTest, InMemoryStorage) {
   EXPECT_EQ(c->storage_driver, "inmemory");
 }
 
+// registry:2's storage.s3 section, key for key, with the AWS environment filling the gaps.
+TEST_F(ConfigTest, S3StorageAsRegistry2WritesIt) {
+  auto c = LoadConfig(Write("version: 0.1\n"
+                            "storage:\n"
+                            "  s3:\n"
+                            "    region: eu-west-1\n"
+                            "    regionendpoint: http://127.0.0.1:7480\n"
+                            "    bucket: images\n"
+                            "    encrypt: true\n"
+                            "    keyid: k-1\n"
+                            "    secure: false\n"
+                            "    skipverify: true\n"
+                            "    v4auth: true\n"
+                            "    chunksize: 6291456\n"
+                            "    multipartcopychunksize: 33554432\n"
+                            "    multipartcopymaxconcurrency: 4\n"
+                            "    multipartcopythresholdsize: 67108864\n"
+                            "    rootdirectory: /registry\n"
+                            "    storageclass: REDUCED_REDUNDANCY\n"
+                            "    useragent: x\n"
+                            "  redirect: {disable: true}\n"),
+                      {"AWS_ACCESS_KEY_ID=AKID", "AWS_SECRET_ACCESS_KEY=secret",
+                       "AWS_SESSION_TOKEN=tok", "AWS_CA_BUNDLE=/ca.pem",
+                       "REGISTRY_STORAGE_S3_FORCEPATHSTYLE=false"});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->storage_driver, "s3");
+  const S3StorageOptions& s3 = c->s3;
+  EXPECT_EQ(s3.access_key, "AKID");
+  EXPECT_EQ(s3.secret_key, "secret");
+  EXPECT_EQ(s3.session_token, "tok");
+  EXPECT_EQ(s3.ca_bundle, "/ca.pem");
+  EXPECT_EQ(s3.region, "eu-west-1");
+  EXPECT_EQ(s3.region_endpoint, "http://127.0.0.1:7480");
+  ASSERT_TRUE(s3.force_path_style.has_value());
+  EXPECT_FALSE(*s3.force_path_style);
+  EXPECT_EQ(s3.bucket, "images");
+  EXPECT_TRUE(s3.encrypt);
+  EXPECT_EQ(s3.key_id, "k-1");
+  EXPECT_FALSE(s3.secure);
+  EXPECT_TRUE(s3.skip_verify);
+  EXPECT_EQ(s3.chunk_size, 6291456u);
+  EXPECT_EQ(s3.multipart_copy_chunk_size, 33554432u);
+  EXPECT_EQ(s3.multipart_copy_max_concurrency, 4);
+  EXPECT_EQ(s3.multipart_copy_threshold, 67108864u);
+  EXPECT_EQ(s3.root_directory, "/registry");
+  EXPECT_EQ(s3.storage_class, "REDUCED_REDUNDANCY");
+  EXPECT_TRUE(c->redirect_disabled);
+  ASSERT_EQ(c->warnings.size(), 1u);  // useragent
+  EXPECT_NE(c->warnings[0].find("storage.s3.useragent"), std::string::npos);
+}
+
+TEST_F(ConfigTest, S3KeysInTheFileWinOverTheAwsEnvironment) {
+  auto c = LoadConfig(Write("version: 0.1\nstorage: {s3: {bucket: b, accesskey: file, "
+                            "secretkey: filesecret}}\n"),
+                      {"AWS_ACCESS_KEY_ID=env", "AWS_SECRET_ACCESS_KEY=envsecret",
+                       "AWS_REGION=ap-south-1", "REGISTRY_STORAGE_S3_BUCKET=other"});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->s3.access_key, "file");
+  EXPECT_EQ(c->s3.secret_key, "filesecret");
+  EXPECT_EQ(c->s3.region, "ap-south-1");
+  EXPECT_EQ(c->s3.bucket, "other");
+  EXPECT_FALSE(c->s3.force_path_style.has_value());
+  EXPECT_FALSE(c->redirect_disabled);
+}
+
+// registry:2 2.8's storage.oss, served through OSS's S3-compatible endpoint.
+TEST_F(ConfigTest, OssStorageMapsOntoItsS3Api) {
+  auto c = LoadConfig(Write("version: 0.1\nstorage:\n  oss:\n    accesskeyid: id\n"
+                            "    accesskeysecret: sec\n    region: cn-hangzhou\n"
+                            "    internal: true\n    bucket: b\n    secure: true\n"
+                            "    chunksize: 1048576\n    rootdirectory: /r\n"),
+                      {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->storage_driver, "s3");
+  EXPECT_EQ(c->s3.access_key, "id");
+  EXPECT_EQ(c->s3.secret_key, "sec");
+  EXPECT_EQ(c->s3.region, "oss-cn-hangzhou");
+  EXPECT_EQ(c->s3.region_endpoint, "s3.oss-cn-hangzhou-internal.aliyuncs.com");
+  EXPECT_EQ(c->s3.force_path_style, false);
+  EXPECT_EQ(c->s3.min_part_size, 100u * 1024);
+  EXPECT_EQ(c->s3.chunk_size, 1048576u);
+  EXPECT_EQ(c->s3.max_single_copy, uint64_t{1} << 30);
+  EXPECT_TRUE(c->warnings.empty());
+}
+
 TEST_F(ConfigTest, UnknownKeysAreNamedInWarnings) {
   auto c = LoadConfig(Write("version: 0.1\nnotifications: {endpoints: [{name: a, url: http://x}]}\nfoo: bar\n"), {});
   ASSERT_TRUE(c.ok());
@@ -129,7 +214,10 @@ TEST_F(ConfigTest, RefusesWhatWouldBeLessSafeThanAsked) {
                            "access: [1]\n",
                            "limits: {concurrentuploads: 0}\n",
                            "limits: {connectionsperclient: -1}\n", "limits: {headtimeout: 0s}\n",
-                           "storage: {s3: {bucket: b}}\n", "http: {tls: {certificate: /c.pem}}\n",
+                           "storage: {s3: {region: r}}\n", "storage: {s3: {bucket: b, v4auth: false}}\n",
+                           "storage: {s3: {bucket: b, chunksize: 0}}\n",
+                           "storage: {filesystem: {rootdirectory: /r}, s3: {bucket: b}}\n",
+                           "storage: {swift: {container: c}}\n", "http: {tls: {certificate: /c.pem}}\n",
                            "http: {tls: {certificate: /c, key: /k, minimumtls: ssl3}}\n",
                            "log: {level: loud}\n", "http: {addr: 'nope'}\n",
                            "catalog: {maxentries: 0}\n", "[1, 2]\n", "a: [unclosed\n"}) {

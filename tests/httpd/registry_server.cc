@@ -95,11 +95,24 @@ uint16_t RegistryServer::FindFreePort() {
   return ntohs(address.sin_port);
 }
 
+std::string RegistryServer::StorageDriverYaml() const {
+  auto s3 = ReadObjectStoreEnv();
+  if (!s3 || !options_.root_directory.empty()) {
+    return "filesystem: {rootdirectory: \"" + root_directory_ + "\"}";
+  }
+  // One bucket for every server; each keeps its own key prefix, named after its folder.
+  return "s3: {regionendpoint: \"" + s3->at("RGW_ENDPOINT") + "\", region: \"" +
+         s3->at("RGW_REGION") + "\", bucket: " + std::string(kTestBucket) + ", accesskey: \"" +
+         s3->at("RGW_ACCESS_KEY") + "\", secretkey: \"" + s3->at("RGW_SECRET_KEY") +
+         "\", rootdirectory: \"" + fs::path(dir_).filename().string() +
+         "\"}, redirect: {disable: " + (options_.redirect ? "false" : "true") + "}";
+}
+
 std::string RegistryServer::ConfigText() const {
   std::ostringstream yaml;
   yaml << "version: 0.1\n"
        << "log: {level: info}\n"
-       << "storage: {filesystem: {rootdirectory: \"" << root_directory_ << "\"}, "
+       << "storage: {" << StorageDriverYaml() << ", "
        << "delete: {enabled: " << (options_.delete_enabled ? "true" : "false") << "}";
   if (!options_.storage_extra.empty()) yaml << ", " << options_.storage_extra;
   yaml << "}\n"
@@ -198,8 +211,10 @@ void RegistryServer::Launch() {
 
 ::testing::AssertionResult RegistryServer::Restart(ServerOptions options) {
   Stop();
-  // The storage must survive the restart, whatever the new options say.
-  if (options.root_directory.empty()) options.root_directory = root_directory_;
+  // The storage must survive the restart, whatever the new options say (a bucket prefix is
+  // named after the server's folder, which stays).
+  const bool on_object_store = ReadObjectStoreEnv().has_value() && options_.root_directory.empty();
+  if (options.root_directory.empty() && !on_object_store) options.root_directory = root_directory_;
   options_ = std::move(options);
   return Start();
 }

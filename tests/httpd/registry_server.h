@@ -16,6 +16,7 @@
 #include <string>
 
 #include "http_client.h"
+#include "object_store_env.h"
 
 namespace regfs::testing {
 
@@ -34,7 +35,13 @@ struct ServerOptions {
   // Overrides; empty means <dir>/storage and 127.0.0.1:<free port>.
   std::string root_directory;
   std::string addr;
+  // When REGFS_TEST_S3_ENV names a test object store (object_store_env.h), servers store
+  // in its bucket instead of a folder, unless a test sets root_directory.
+  // On an object store: answer blob GETs with redirects to presigned URLs (registry:2's
+  // default there); the tests read blobs from the registry itself unless they ask.
+  bool redirect = false;
 };
+
 
 class RegistryServer {
  public:
@@ -91,6 +98,7 @@ class RegistryServer {
  private:
   void WriteConfig();
   std::string ConfigText() const;
+  std::string StorageDriverYaml() const;
   // Reaps the child if it exited; fills exit_code_.
   bool Reap(bool block);
 

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "regfs/core/backend.h"
 #include "regfs/core/status.h"
 
 namespace regfs {
@@ -31,8 +32,15 @@ struct Config {
   bool access_log = true;
   std::map<std::string, std::string> log_fields;
   // storage
-  std::string storage_driver = "filesystem";  // filesystem or inmemory
+  std::string storage_driver = "filesystem";  // filesystem, inmemory or s3 (also for oss)
   std::string root_directory = "/var/lib/registry";
+  // storage.s3, or storage.oss mapped onto OSS's S3-compatible API; credentials may come
+  // from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, the region from
+  // AWS_REGION, a private CA from AWS_CA_BUNDLE.
+  S3StorageOptions s3;
+  // storage.redirect.disable: blob GETs are answered with a redirect to a presigned URL of
+  // the object store unless this is set (registry:2's default; no effect on the filesystem).
+  bool redirect_disabled = false;
   bool delete_enabled = false;
   bool read_only = false;
   // storage.maintenance.uploadpurging: remove uploads abandoned longer than `age`.
@@ -105,6 +113,9 @@ struct Config {
 // Reads `path` (empty: no file, all defaults), then applies REGISTRY_* variables from
 // `environment` ("NAME=value" strings, as in environ). Errors name the key at fault.
 Result<Config> LoadConfig(const std::string& path, const std::vector<std::string>& environment);
+
+// What OpenBackend needs of the configuration.
+StorageOptions StorageOptionsOf(const Config& config);
 
 // Parses "host:port", ":port" or "[v6]:port".
 Result<ListenAddress> ParseListenAddress(const std::string& text);

@@ -70,6 +70,9 @@ struct RegistryOptions {
   bool read_only = false;                 // storage.maintenance.readonly.enabled
   // fsync blob and manifest bytes before any link makes them reachable.
   bool durable_writes = true;
+  // Blob reads may send clients straight to the store (BlobRedirect), when the driver can
+  // sign URLs: registry:2's storage.redirect, on unless disabled.
+  bool redirect_reads = false;
   std::vector<std::shared_ptr<ChangeListener>> listeners;
 };
 
@@ -147,6 +150,10 @@ class Registry {
   virtual Result<BlobInfo> StatBlob(const std::string& repo, const Digest& digest) = 0;
   virtual Result<BlobStream> OpenBlob(const std::string& repo, const Digest& digest,
                                       uint64_t offset) = 0;
+  // A URL, valid for a few minutes, from which a client can GET the blob's bytes straight
+  // from the object store. FailedPrecondition when reads are not redirected (option off, or
+  // a driver that cannot sign URLs): the caller then streams OpenBlob instead.
+  virtual Result<std::string> BlobRedirect(const std::string& repo, const Digest& digest) = 0;
   // Unlinks the blob from the repository (bytes stay until garbage collection).
   virtual Status DeleteBlob(const std::string& repo, const Digest& digest) = 0;
   // Links a blob of repository `from` into `repo` without copying. NotFound when `from`

@@ -98,6 +98,10 @@ class [[nodiscard]] Status {
 
   // The same failure re-labelled with the registry concept it concerns, keeping the code.
   Status WithReason(Reason r) const { return Status(code_, r, message_); }
+  // The same failure with `context` put before its message ("GET key: ...").
+  Status WithContext(const std::string& context) const {
+    return Status(code_, reason_, context + ": " + message_);
+  }
 
   std::string ToString() const;
 

@@ -35,6 +35,8 @@ struct DriverCapabilities {
   bool fd_backed_reads = false;
   // Move() is an atomic rename; otherwise it is copy-then-delete.
   bool atomic_move = false;
+  // SignedURL() works: a client can fetch an object straight from the store.
+  bool presigned_urls = false;
 };
 
 class FileReader {
@@ -42,6 +44,11 @@ class FileReader {
   virtual ~FileReader() = default;
   // Reads up to `size` bytes at the current position. Returns 0 at end of file.
   virtual Result<size_t> Read(char* buffer, size_t size) = 0;
+  // Reads up to `size` bytes at `offset` without using or moving the current position
+  // (FUSE reads at random offsets; an object store answers each with one ranged GET).
+  // Returns 0 at or beyond the end. Short reads happen only at the end. Unlike the other
+  // methods of a reader, ReadAt may be called from several threads at once.
+  virtual Result<size_t> ReadAt(uint64_t offset, char* buffer, size_t size) = 0;
   // Total size of the file when it was opened.
   virtual uint64_t size() const = 0;
   // A file descriptor for zero-copy sends, or -1. Valid while this reader lives.
@@ -57,6 +64,12 @@ class FileWriter {
   virtual uint64_t size() const = 0;
   // Makes everything written durable (fsync). The writer stays usable.
   virtual Status Commit() = 0;
+  // Publishes what was written: on success the path holds all of it. On an object store
+  // nothing of a writer is visible before Close; on the filesystem writes show at once.
+  // A writer dropped without Close (or whose Close fails) leaves the path with its old
+  // content or, on the filesystem, a prefix of the new: callers that must know re-Stat.
+  // After Close only size() may be called.
+  virtual Status Close() = 0;
 };
 
 // An exclusive lock granted by StorageDriver::Lock; released when destroyed.
@@ -72,6 +85,9 @@ class StorageDriver {
   virtual DriverCapabilities capabilities() const = 0;
   // A short name for logs, e.g. "filesystem:/var/lib/registry".
   virtual std::string Describe() const = 0;
+  // Requests sent to a remote store so far, retries included (0 for local drivers): what
+  // registry operations cost in backend calls, for tests and metrics.
+  virtual uint64_t requests_sent() const { return 0; }
 
   virtual Result<FileInfo> Stat(std::string_view path) = 0;
 
@@ -87,11 +103,14 @@ class StorageDriver {
   virtual Result<std::unique_ptr<FileReader>> OpenReader(std::string_view path,
                                                          uint64_t offset) = 0;
   // Opens for writing, creating parents. With `append` the existing content is kept and
-  // writes go to its end; without, the file is truncated.
+  // writes go to its end; without, the file is truncated (on an object store: replaced on
+  // Close). One writer per path at a time: callers serialise writers of a path.
   virtual Result<std::unique_ptr<FileWriter>> OpenWriter(std::string_view path, bool append) = 0;
 
   // Names (not paths) of the direct children of a directory, in no particular order.
-  // NotFound when the directory does not exist.
+  // Directories are implied: one exists exactly while something lies below it, on every
+  // driver. NotFound when the directory does not exist. An object store's listing may lag
+  // its writes (eventual consistency of some stores); the filesystem's never does.
   virtual Result<std::vector<std::string>> List(std::string_view path) = 0;
 
   // Moves a file, replacing `to` if it exists. Readers see either the old or the new object.
@@ -107,6 +126,14 @@ class StorageDriver {
   // files under <root>/regfs/locks/ with flock(2), outside registry:2's tree; an object store
   // will need a lease of its own (a conditional write or a lock service).
   virtual Result<std::unique_ptr<StorageLock>> Lock(std::string_view name) = 0;
+
+  // A URL that lets anyone holding it GET the object at `path` for `ttl`, without further
+  // credentials (capabilities().presigned_urls). FailedPrecondition when the driver has none.
+  virtual Result<std::string> SignedURL(std::string_view path, std::chrono::seconds ttl) {
+    (void)path;
+    (void)ttl;
+    return Status::FailedPrecondition(Describe() + " cannot sign URLs");
+  }
 };
 
 // The local POSIX filesystem below `root` (created if missing). Fails if root can't be

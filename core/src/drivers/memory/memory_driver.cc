@@ -42,6 +42,12 @@ class MemoryReader final : public FileReader {
     pos_ += n;
     return n;
   }
+  Result<size_t> ReadAt(uint64_t offset, char* buffer, size_t size) override {
+    if (offset >= data_->size()) return size_t{0};
+    size_t n = std::min<size_t>(size, data_->size() - offset);
+    std::copy_n(data_->data() + offset, n, buffer);
+    return n;
+  }
   uint64_t size() const override { return data_->size(); }
 
  private:
@@ -78,6 +84,7 @@ class MemoryWriter final : public FileWriter {
     return it == state_->files.end() || !it->second.data ? 0 : it->second.data->size();
   }
   Status Commit() override { return Status::Ok(); }
+  Status Close() override { return Status::Ok(); }
 
  private:
   std::shared_ptr<MemoryState> state_;

@@ -1,0 +1,37 @@
+#include "regfs/core/backend.h"
+
+namespace regfs {
+
+Result<Backend> OpenBackend(const StorageOptions& options) {
+  Backend backend;
+  if (options.driver == "inmemory") {
+    backend.driver = NewInMemoryDriver();
+    backend.no_feed = "in-memory storage is seen by this process only";
+    return backend;
+  }
+  if (options.driver == "s3") {
+    auto driver = NewS3Driver(options.s3);
+    if (!driver.ok()) return driver.status();
+    backend.driver = *driver;
+    // The object store's change log (if-absent event objects) is not written yet: mounts of
+    // a bucket see other processes' changes after their cache timeouts only.
+    backend.no_feed = "the object-store driver keeps no change feed yet";
+    return backend;
+  }
+  if (options.driver != "filesystem") {
+    return Status::InvalidArgument("unknown storage driver " + options.driver);
+  }
+  auto driver = NewFilesystemDriver(options.root_directory);
+  if (!driver.ok()) return driver.status();
+  backend.driver = *driver;
+  auto feed = OpenJournalFeed({.directory = JournalDirectory(options.root_directory),
+                               .on_error = options.on_feed_error});
+  if (feed.ok()) {
+    backend.feed = *feed;
+  } else {
+    backend.no_feed = feed.status().message();
+  }
+  return backend;
+}
+
+}  // namespace regfs
