@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <functional>
+
 #include <sstream>
 #include <thread>
 
@@ -330,6 +333,41 @@ TEST_P(RegistryTest, PurgeRemovesOnlyOldUploads) {
   EXPECT_TRUE(registry_->StatUpload("p", up->id).ok());
   EXPECT_EQ(*registry_->PurgeUploads(future, false), 1u);
   EXPECT_FALSE(registry_->StatUpload("p", up->id).ok());
+}
+
+// What the hot read paths cost in backend requests once warm (a remote store's requests
+// are what pulls wait for). Recorded in the test's properties; the bounds keep them from
+// growing unnoticed.
+TEST_P(RegistryTest, ReadsCostFewBackendRequests) {
+  Digest config = PushBlob("cost", "{}");
+  Digest layer = PushBlob("cost", "layer");
+  const std::string body = ImageManifest(config, layer);
+  ASSERT_TRUE(registry_->PutManifest("cost", "v1", "", body).ok());
+  const Digest digest = Digest::Sha256Of(body);
+  ASSERT_TRUE(registry_->GetManifest("cost", "v1").ok());  // warm whatever caches there are
+  auto cost = [&](const char* name, const std::function<bool()>& operation) {
+    uint64_t before = driver_->requests_sent();
+    EXPECT_TRUE(operation()) << name;
+    uint64_t spent = driver_->requests_sent() - before;
+    RecordProperty(name, std::to_string(spent));
+    std::printf("%s: %llu backend requests\n", name, static_cast<unsigned long long>(spent));
+    return spent;
+  };
+  uint64_t blob_head = cost("blob_head", [&] { return registry_->StatBlob("cost", layer).ok(); });
+  uint64_t by_tag = cost("manifest_get_by_tag", [&] { return registry_->GetManifest("cost", "v1").ok(); });
+  uint64_t by_digest = cost("manifest_get_by_digest", [&] {
+    return registry_->GetManifest("cost", digest.ToString()).ok();
+  });
+  uint64_t head = cost("manifest_head_by_tag", [&] { return registry_->StatManifest("cost", "v1").ok(); });
+  uint64_t tags = cost("tags_list", [&] { return registry_->ListTags("cost", "", 100).ok(); });
+  if (GetParam() != "s3") return;  // local drivers count nothing
+  // Today: a link and the object's HEAD for a blob; tag link, revision check and content
+  // for a manifest. The aim is one request each (a cache that replicas can trust).
+  EXPECT_LE(blob_head, 2u);
+  EXPECT_LE(by_tag, 3u);
+  EXPECT_LE(by_digest, 2u);
+  EXPECT_LE(head, 2u);
+  EXPECT_LE(tags, 2u);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllDrivers, RegistryTest, ::testing::ValuesIn(testing::TestDriverKinds()),

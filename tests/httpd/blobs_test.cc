@@ -121,5 +121,39 @@ TEST_F(BlobsTest, BlobCanBePushedAgainAfterDelete) {
   EXPECT_TRUE(response.body == content_);
 }
 
+// On an object store a blob GET sends the client to the store with a presigned URL
+// (registry:2's default there): the bytes never pass through the registry. HEAD, and every
+// request for a blob the repository lacks, are still answered here.
+TEST(ObjectStoreRedirectTest, BlobGetsRedirectToPresignedUrls) {
+  auto store = ReadObjectStoreEnv();
+  if (!store) GTEST_SKIP() << "needs the test object store (REGFS_TEST_S3_ENV)";
+  RegistryServer server({.redirect = true});
+  ASSERT_TRUE(server.Start());
+  HttpClient http = server.Client();
+  const std::string repo = "redirect/blobs", content = "bytes fetched from the store itself";
+  ASSERT_TRUE(PushBlob(http, repo, content));
+  HttpResponse get = http.Get(BlobPath(repo, Sha256Digest(content)));
+  ASSERT_EQ(get.status, 307) << get.Describe();
+  EXPECT_EQ(get.Header("Docker-Content-Digest"), Sha256Digest(content));
+  const std::string location = get.Header("Location");
+  const std::string endpoint = store->at("RGW_ENDPOINT");  // http://127.0.0.1:PORT
+  ASSERT_TRUE(location.starts_with(endpoint + "/")) << location;
+  const uint16_t port = static_cast<uint16_t>(std::stoi(endpoint.substr(endpoint.rfind(':') + 1)));
+  HttpResponse fetched = HttpClient("127.0.0.1", port).Get(ResolveLocation(location));
+  EXPECT_EQ(fetched.status, 200) << fetched.Describe();
+  EXPECT_EQ(fetched.body, content);
+  // The URL is the store's own signature: changed, it is refused there.
+  std::string tampered = ResolveLocation(location);
+  tampered.back() = tampered.back() == '0' ? '1' : '0';
+  EXPECT_EQ(HttpClient("127.0.0.1", port).Get(tampered).status, 403);
+
+  HttpResponse head = http.Head(BlobPath(repo, Sha256Digest(content)));
+  EXPECT_EQ(head.status, 200) << head.Describe();
+  EXPECT_EQ(head.Header("Content-Length"), std::to_string(content.size()));
+  EXPECT_TRUE(IsRegistryError(http.Get(BlobPath(repo, Sha256Digest("absent"))), 404, "BLOB_UNKNOWN"));
+  EXPECT_TRUE(IsRegistryError(http.Get(BlobPath("redirect/other", Sha256Digest(content))), 404,
+                              "BLOB_UNKNOWN"));
+}
+
 }  // namespace
 }  // namespace regfs::testing

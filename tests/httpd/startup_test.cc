@@ -128,4 +128,30 @@ TEST(StartupTest, StopsOnSigterm) {
 }
 
 }  // namespace
+// An object store that refuses the credentials, or lacks the bucket, stops the server at
+// start with a line naming the bucket and the store's answer, and no secret in it.
+TEST(StartupTest, UnusableBucketExitsWithAClearError) {
+  if (!ReadObjectStoreEnv()) GTEST_SKIP() << "needs the test object store (REGFS_TEST_S3_ENV)";
+  struct Case {
+    const char* variable;
+    const char* value;
+    const char* expected;
+  };
+  for (const Case& c : {Case{"REGISTRY_STORAGE_S3_SECRETKEY", "a-wrong-secret-0123456789",
+                             "refused the credentials"},
+                        Case{"REGISTRY_STORAGE_S3_BUCKET", "no-such-bucket", "does not exist"}}) {
+    ::setenv(c.variable, c.value, 1);
+    RegistryServer server;
+    server.Launch();
+    std::optional<int> code = server.WaitForExit(seconds(30));
+    ::unsetenv(c.variable);
+    ASSERT_TRUE(code.has_value()) << c.variable << ": still running";
+    EXPECT_EQ(*code, 1) << c.variable;
+    std::string log = server.ReadLog();
+    EXPECT_NE(log.find(c.expected), std::string::npos) << log;
+    EXPECT_EQ(log.find(ReadObjectStoreEnv()->at("RGW_SECRET_KEY")), std::string::npos) << log;
+    EXPECT_EQ(log.find("a-wrong-secret"), std::string::npos) << log;
+  }
+}
+
 }  // namespace regfs::testing
