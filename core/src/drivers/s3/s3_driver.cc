@@ -34,7 +34,7 @@ constexpr size_t kMaxParts = 10000;
 constexpr size_t kDeleteBatch = 1000;  // DeleteObjects' limit
 // A lease outlives a crashed holder by this much; holders keep it far shorter (one
 // manifest or tag change).
-constexpr std::chrono::seconds kLeaseTtl{60};
+constexpr std::chrono::seconds kLeaseTtl{20};
 constexpr std::chrono::seconds kLeaseWait{120};
 
 int64_t UnixMillis(std::chrono::system_clock::time_point t) {
