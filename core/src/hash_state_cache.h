@@ -1,8 +1,8 @@
 // Hash states of uploads in progress, kept between chunks so that each byte is hashed once.
 //
 // Only a cache: the upload's bytes in storage are the truth, and a missing or stale entry
-// (another replica received the last chunk, or this process restarted) is rebuilt by
-// rehashing those bytes. Bounded; evicts the oldest entry. Thread-safe.
+// (another replica received the last chunk, or this process restarted) is rebuilt from the
+// state saved in the upload's hashstates/ folder, or by rehashing those bytes. Bounded; evicts the oldest entry. Thread-safe.
 #pragma once
 
 #include <list>

@@ -64,5 +64,10 @@ inline std::string UploadData(const std::string& repo, const std::string& id) {
 inline std::string UploadStartedAt(const std::string& repo, const std::string& id) {
   return UploadDir(repo, id) + "/startedat";
 }
+// The hash of the upload's first `offset` bytes, in Go's MarshalBinary format (registry:2's).
+inline std::string UploadHashState(const std::string& repo, const std::string& id,
+                                   const std::string& algorithm, uint64_t offset) {
+  return UploadDir(repo, id) + "/hashstates/" + algorithm + "/" + std::to_string(offset);
+}
 
 }  // namespace regfs::layout

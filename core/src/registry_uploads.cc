@@ -1,5 +1,6 @@
-// Upload sessions: data and startedat under _uploads/<id>/, exactly where registry:2 keeps
-// them, so an upload can be continued by any process sharing the storage.
+// Upload sessions: data, startedat and hashstates/ under _uploads/<id>/, exactly where
+// registry:2 keeps them, so an upload can be continued by any process sharing the storage
+// (regfs or registry:2) without reading its bytes again.
 #include <algorithm>
 #include <ctime>
 #include <functional>
@@ -108,7 +109,14 @@ Result<UploadInfo> RegistryImpl::StatUpload(const std::string& repo, const std::
 Result<DigestHasher> RegistryImpl::HasherAt(const std::string& repo, const std::string& id,
                                             const std::string& algorithm, uint64_t size) {
   if (auto cached = hash_states_.Take(CacheKey(repo, id), algorithm, size)) return *cached;
-  // Not cached here: rehash what storage holds (see hash_state_cache.h).
+  // Not cached here (another process took the last chunk, or this one restarted): the
+  // state saved beside the upload, else rehash what storage holds.
+  if (size > 0) {
+    auto saved = driver_.GetContent(layout::UploadHashState(repo, id, algorithm, size), 512);
+    if (saved.ok()) {
+      if (auto restored = DigestHasher::RestoreState(algorithm, *saved)) return *restored;
+    }
+  }
   DigestHasher hasher(algorithm);
   auto reader = driver_.OpenReader(layout::UploadData(repo, id), 0);
   if (!reader.ok()) return reader.status();
@@ -178,8 +186,15 @@ Result<UploadInfo> RegistryImpl::AppendUpload(const std::string& repo, const std
                                          " bytes",
                                      Status::Reason::kStorageFull);
   }
-  // Keep the hash only when it covers exactly what storage holds.
-  if (hasher->bytes_hashed() == info.size) hash_states_.Put(CacheKey(repo, id), std::move(*hasher));
+  // Keep the hash only when it covers exactly what storage holds: here for this process's
+  // next chunk, and in storage for any other (a failed save costs that one a rehash).
+  if (hasher->bytes_hashed() == info.size) {
+    if (info.size > start) {
+      (void)driver_.PutContent(layout::UploadHashState(repo, id, hasher->algorithm(), info.size),
+                               hasher->SaveState(), false);
+    }
+    hash_states_.Put(CacheKey(repo, id), std::move(*hasher));
+  }
   if (!failure.ok()) return failure;
   return info;
 }

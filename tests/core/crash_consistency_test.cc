@@ -105,9 +105,15 @@ class CrashConsistencyTest : public ::testing::TestWithParam<std::tuple<std::str
     // Committed before the fault: never lost.
     auto v1 = registry.GetManifest(kRepo, "v1");
     ASSERT_TRUE(v1.ok()) << "v1 was committed before the fault";
-    if (done >= 3) EXPECT_EQ(v1->bytes, new_manifest_);
-    if (done >= 2) EXPECT_EQ(registry.GetManifest(kRepo, "v2")->bytes, new_manifest_);
-    if (done >= 1) EXPECT_TRUE(registry.StatBlob(kRepo, Digest::Sha256Of(new_layer_)).ok());
+    if (done >= 3) {
+      EXPECT_EQ(v1->bytes, new_manifest_);
+    }
+    if (done >= 2) {
+      EXPECT_EQ(registry.GetManifest(kRepo, "v2")->bytes, new_manifest_);
+    }
+    if (done >= 1) {
+      EXPECT_TRUE(registry.StatBlob(kRepo, Digest::Sha256Of(new_layer_)).ok());
+    }
   }
 };
 

@@ -62,4 +62,49 @@ TEST(ConstantTimeEqualsTest, ComparesContent) {
 }
 
 }  // namespace
+// Hash states in Go's MarshalBinary format (what registry:2 keeps in an upload's
+// hashstates/): vectors printed by Go 1.19's crypto/sha256 and crypto/sha512 after writing
+// "regfs" 13 times (65 bytes: one full SHA-256 block and one pending byte).
+TEST(DigestHasherTest, SavedStateIsGoMarshalBinary) {
+  std::string input;
+  for (int i = 0; i < 13; ++i) input += "regfs";
+  DigestHasher h256("sha256");
+  h256.Update(input.data(), input.size());
+  EXPECT_EQ(LowerHex(h256.SaveState()),
+            "73686103c6297cdfe23eec6dcaef3ddefe924a9f4aa0ccbe2d2a1ffde083c057b73b6b9173000000"
+            "00000000000000000000000000000000000000000000000000000000000000000000000000000000"
+            "00000000000000000000000000000000000000000000000000000041");
+  DigestHasher h512("sha512");
+  h512.Update(input.data(), input.size());
+  EXPECT_EQ(LowerHex(h512.SaveState()),
+            "736861076a09e667f3bcc908bb67ae8584caa73b3c6ef372fe94f82ba54ff53a5f1d36f1510e527f"
+            "ade682d19b05688c2b3e6c1f1f83d9abfb41bd6b5be0cd19137e2179726567667372656766737265"
+            "67667372656766737265676673726567667372656766737265676673726567667372656766737265"
+            "67667372656766737265676673000000000000000000000000000000000000000000000000000000"
+            "00000000000000000000000000000000000000000000000000000000000000000000000000000000"
+            "00000041");
+}
+
+TEST(DigestHasherTest, RestoredStateContinuesTheHash) {
+  std::string data;
+  for (int i = 0; i < 3000; ++i) data.push_back(static_cast<char>(i * 31 % 256));
+  for (const char* algorithm : {"sha256", "sha512"}) {
+    for (size_t cut : {0, 1, 63, 64, 65, 127, 128, 129, 1000, 3000}) {
+      DigestHasher first(algorithm);
+      first.Update(data.data(), cut);
+      auto restored = DigestHasher::RestoreState(algorithm, first.SaveState());
+      ASSERT_TRUE(restored.has_value()) << algorithm << " at " << cut;
+      EXPECT_EQ(restored->bytes_hashed(), cut);
+      restored->Update(data.data() + cut, data.size() - cut);
+      DigestHasher whole(algorithm);
+      whole.Update(data.data(), data.size());
+      EXPECT_EQ(restored->Current(), whole.Current()) << algorithm << " at " << cut;
+    }
+  }
+  DigestHasher h("sha256");
+  EXPECT_FALSE(DigestHasher::RestoreState("sha512", h.SaveState()).has_value());
+  EXPECT_FALSE(DigestHasher::RestoreState("sha256", h.SaveState().substr(1)).has_value());
+  EXPECT_FALSE(DigestHasher::RestoreState("md5", h.SaveState()).has_value());
+}
+
 }  // namespace regfs

@@ -124,6 +124,28 @@ TEST_P(RegistryTest, AnotherReplicaContinuesAnUpload) {
   ASSERT_TRUE(blob.ok()) << blob.status().ToString();
 }
 
+TEST_P(RegistryTest, UploadHashStatesAreKeptAsRegistry2KeepsThem) {
+  // After each chunk, the hash so far under _uploads/<id>/hashstates/sha256/<offset>: a
+  // process that did not receive that chunk continues from it without reading the bytes.
+  auto up = registry_->StartUpload("a");
+  std::istringstream a("hel"), b("lo");
+  ASSERT_TRUE(registry_->AppendUpload("a", up->id, a, 0).ok());
+  ASSERT_TRUE(registry_->AppendUpload("a", up->id, b, 3).ok());
+  for (auto [offset, prefix] : {std::pair{3, "hel"}, std::pair{5, "hello"}}) {
+    auto saved = driver_->GetContent("docker/registry/v2/repositories/a/_uploads/" + up->id +
+                                         "/hashstates/sha256/" + std::to_string(offset),
+                                     512);
+    ASSERT_TRUE(saved.ok()) << offset << ": " << saved.status().ToString();
+    auto restored = DigestHasher::RestoreState("sha256", *saved);
+    ASSERT_TRUE(restored.has_value());
+    EXPECT_EQ(restored->Current(), Digest::Sha256Of(prefix));
+  }
+  // A replica, with nothing cached, finishes from the saved state.
+  auto replica = Open({.delete_enabled = true});
+  auto blob = replica->CommitUpload("a", up->id, Digest::Sha256Of("hello"));
+  ASSERT_TRUE(blob.ok()) << blob.status().ToString();
+}
+
 TEST_P(RegistryTest, UploadIdsCannotEscape) {
   for (const char* bad : {"..", "../../x", "a/b", "", "%2e%2e"}) {
     EXPECT_EQ(registry_->StatUpload("a", bad).status().reason(), Status::Reason::kBlobUploadUnknown)

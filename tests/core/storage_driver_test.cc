@@ -133,7 +133,9 @@ TEST_P(StorageDriverTest, DroppedWriterKeepsTheOldContent) {
   auto content = driver_->GetContent("w/data", 100);
   ASSERT_TRUE(content.ok());
   EXPECT_TRUE(content->starts_with("old")) << *content;
-  if (!driver_->capabilities().atomic_move) EXPECT_EQ(*content, "old");
+  if (!driver_->capabilities().atomic_move) {
+    EXPECT_EQ(*content, "old");
+  }
 }
 
 TEST_P(StorageDriverTest, ListsAreCompleteBeyondOnePage) {

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -61,6 +62,14 @@ class DigestHasher {
   Digest Current() const;
   uint64_t bytes_hashed() const { return bytes_; }
   const std::string& algorithm() const { return algorithm_; }
+
+  // The state, in the format of Go's crypto/sha256 and crypto/sha512 MarshalBinary: what
+  // registry:2 stores under _uploads/<id>/hashstates/<algorithm>/<offset>, so any process,
+  // regfs or registry:2, continues an upload's hash without reading its bytes again.
+  std::string SaveState() const;
+  // The hasher SaveState() wrote `state` from; nullopt when `state` is not one of `algorithm`.
+  static std::optional<DigestHasher> RestoreState(const std::string& algorithm,
+                                                  std::string_view state);
 
  private:
   struct Ctx;
