@@ -92,13 +92,16 @@ class RegistryImpl final : public Registry {
   Result<std::unique_ptr<StorageLock>> LockRepository(const std::string& repo);
 
   // ---- uploads (registry_uploads.cc)
-  std::mutex& UploadLock(const std::string& repo, const std::string& id);
+  // One writer per upload among all processes on this storage (StorageDriver::Lock).
+  Result<std::unique_ptr<StorageLock>> LockUpload(const std::string& repo, const std::string& id);
   // The hash of an upload's first `size` bytes, from the cache or by rereading them.
   Result<DigestHasher> HasherAt(const std::string& repo, const std::string& id,
                                 const std::string& algorithm, uint64_t size);
   // Makes verified bytes at `upload_data` the blob `digest` and links it into `repo`.
+  // REQUIRES: *upload_lock held; released once the bytes are the blob's.
   Result<BlobInfo> LinkVerifiedUpload(const std::string& repo, const std::string& id,
-                                      const Digest& digest, uint64_t size);
+                                      const Digest& digest, uint64_t size,
+                                      std::unique_ptr<StorageLock>* upload_lock);
 
   // ---- manifests (registry_manifests.cc)
   // Resolves a tag or digest to the digest of a manifest present in the repository.
@@ -113,7 +116,6 @@ class RegistryImpl final : public Registry {
 
   RegistryOptions options_;
   StorageDriver& driver_;
-  std::array<std::mutex, 64> upload_locks_;
   HashStateCache hash_states_;
   ManifestMetadataCache metadata_;
 };

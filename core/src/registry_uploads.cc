@@ -69,8 +69,9 @@ std::string CacheKey(const std::string& repo, const std::string& id) { return re
 
 }  // namespace
 
-std::mutex& RegistryImpl::UploadLock(const std::string& repo, const std::string& id) {
-  return upload_locks_[std::hash<std::string>{}(CacheKey(repo, id)) % upload_locks_.size()];
+Result<std::unique_ptr<StorageLock>> RegistryImpl::LockUpload(const std::string& repo,
+                                                              const std::string& id) {
+  return driver_.Lock("upload:" + repo + "/" + id);
 }
 
 Result<std::unique_ptr<StorageLock>> RegistryImpl::LockRepository(const std::string& repo) {
@@ -138,7 +139,8 @@ Result<UploadInfo> RegistryImpl::AppendUpload(const std::string& repo, const std
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
   REGFS_RETURN_IF_ERROR(CheckWritable());
   if (!IsValidUploadId(id)) return UploadUnknown(id);
-  std::lock_guard<std::mutex> lock(UploadLock(repo, id));
+  auto lock = LockUpload(repo, id);
+  if (!lock.ok()) return lock.status();
   const std::string data_path = layout::UploadData(repo, id);
   if (!Exists(data_path)) return UploadUnknown(id);
   auto writer = driver_.OpenWriter(data_path, true);
@@ -204,7 +206,8 @@ Result<BlobInfo> RegistryImpl::CommitUpload(const std::string& repo, const std::
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
   REGFS_RETURN_IF_ERROR(CheckWritable());
   if (!IsValidUploadId(id)) return UploadUnknown(id);
-  std::lock_guard<std::mutex> lock(UploadLock(repo, id));
+  auto lock = LockUpload(repo, id);
+  if (!lock.ok()) return lock.status();
   auto data = driver_.Stat(layout::UploadData(repo, id));
   if (!data.ok()) return data.status().IsNotFound() ? UploadUnknown(id) : data.status();
   auto hasher = HasherAt(repo, id, digest.algorithm(), data->size);
@@ -219,7 +222,7 @@ Result<BlobInfo> RegistryImpl::CommitUpload(const std::string& repo, const std::
         "the uploaded content has digest " + actual.ToString() + ", not " + digest.ToString(),
         Status::Reason::kDigestInvalid);
   }
-  auto linked = LinkVerifiedUpload(repo, id, digest, data->size);
+  auto linked = LinkVerifiedUpload(repo, id, digest, data->size, &*lock);
   if (!linked.ok() && linked.status().reason() == Status::Reason::kStorageFull) {
     // As in AppendUpload: a full storage ends the upload rather than keeping it full.
     hash_states_.Forget(CacheKey(repo, id));
@@ -235,7 +238,8 @@ Result<BlobInfo> RegistryImpl::CommitUpload(const std::string& repo, const std::
 }
 
 Result<BlobInfo> RegistryImpl::LinkVerifiedUpload(const std::string& repo, const std::string& id,
-                                                  const Digest& digest, uint64_t size) {
+                                                  const Digest& digest, uint64_t size,
+                                                  std::unique_ptr<StorageLock>* upload_lock) {
   const std::string upload_data = layout::UploadData(repo, id);
   const std::string blob_data = layout::BlobData(digest);
   auto existing = driver_.Stat(blob_data);
@@ -248,8 +252,12 @@ Result<BlobInfo> RegistryImpl::LinkVerifiedUpload(const std::string& repo, const
     }
     REGFS_RETURN_IF_ERROR(driver_.Move(upload_data, blob_data));
   }
+  // The upload's bytes are the blob's now: a chunk arriving late finds the upload gone.
+  // Released before the repository's lock is taken, so no thread ever holds two locks
+  // (distinct lock names may share one lock, see StorageDriver::Lock).
+  upload_lock->reset();
   {
-    auto repository_lock = LockRepository(repo);  // after the upload's lock, never before
+    auto repository_lock = LockRepository(repo);
     if (!repository_lock.ok()) return repository_lock.status();
     REGFS_RETURN_IF_ERROR(WriteLink(layout::LayerLink(repo, digest), digest));
   }
@@ -265,7 +273,8 @@ Result<BlobInfo> RegistryImpl::LinkVerifiedUpload(const std::string& repo, const
 Status RegistryImpl::CancelUpload(const std::string& repo, const std::string& id) {
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
   if (!IsValidUploadId(id)) return UploadUnknown(id);
-  std::lock_guard<std::mutex> lock(UploadLock(repo, id));
+  auto lock = LockUpload(repo, id);
+  if (!lock.ok()) return lock.status();
   hash_states_.Forget(CacheKey(repo, id));
   if (!Exists(layout::UploadData(repo, id))) return UploadUnknown(id);
   Status s = driver_.Delete(layout::UploadDir(repo, id));
@@ -326,7 +335,8 @@ Result<size_t> RegistryImpl::PurgeUploads(std::chrono::system_clock::time_point 
     if (when >= cutoff) continue;
     ++purged;
     if (dry_run) continue;
-    std::lock_guard<std::mutex> lock(UploadLock(repo, id));
+    auto lock = LockUpload(repo, id);
+    if (!lock.ok()) continue;  // the next purge tries again
     hash_states_.Forget(CacheKey(repo, id));
     if (driver_.Delete(layout::UploadDir(repo, id)).ok()) {
       Notify({.kind = ChangeEvent::Kind::kUploadEnded, .repository = repo, .upload_id = id});
