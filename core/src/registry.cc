@@ -66,9 +66,20 @@ Status RegistryImpl::WriteLink(const std::string& path, const Digest& digest) {
 
 bool RegistryImpl::Exists(const std::string& path) { return driver_.Stat(path).ok(); }
 
-bool RegistryImpl::RepositoryExists(const std::string& repo) {
-  return Exists(layout::ManifestsDir(repo)) || Exists(layout::LayersDir(repo)) ||
-         Exists(layout::UploadsDir(repo));
+Status RegistryImpl::Require(const std::string& path, Status unknown) {
+  auto info = driver_.Stat(path);
+  if (info.ok()) return Status::Ok();
+  return info.status().IsNotFound() ? unknown : info.status();
+}
+
+Result<bool> RegistryImpl::RepositoryExists(const std::string& repo) {
+  for (const std::string& dir :
+       {layout::ManifestsDir(repo), layout::LayersDir(repo), layout::UploadsDir(repo)}) {
+    Status s = Require(dir, Status::NotFound(""));
+    if (s.ok()) return true;
+    if (!s.IsNotFound()) return s;
+  }
+  return false;
 }
 
 void RegistryImpl::Notify(const ChangeEvent& event) {

@@ -15,6 +15,7 @@ Status BlobUnknown(const Digest& digest) {
 Result<BlobInfo> RegistryImpl::StatBlob(const std::string& repo, const Digest& digest) {
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
   auto linked = ReadLink(layout::LayerLink(repo, digest));
+  if (!linked.ok() && !IsAbsent(linked.status())) return linked.status();
   if (!linked.ok() || !(*linked == digest)) return BlobUnknown(digest);
   auto info = driver_.Stat(layout::BlobData(digest));
   if (!info.ok()) {
@@ -28,6 +29,7 @@ Result<BlobStream> RegistryImpl::OpenBlob(const std::string& repo, const Digest&
                                           uint64_t offset) {
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
   auto linked = ReadLink(layout::LayerLink(repo, digest));
+  if (!linked.ok() && !IsAbsent(linked.status())) return linked.status();
   if (!linked.ok() || !(*linked == digest)) return BlobUnknown(digest);
   auto reader = driver_.OpenReader(layout::BlobData(digest), offset);
   if (!reader.ok()) {
@@ -57,7 +59,7 @@ Status RegistryImpl::DeleteBlob(const std::string& repo, const Digest& digest) {
   auto lock = LockRepository(repo);
   if (!lock.ok()) return lock.status();
   std::string link = layout::LayerLink(repo, digest);
-  if (!Exists(link)) return BlobUnknown(digest);
+  REGFS_RETURN_IF_ERROR(Require(link, BlobUnknown(digest)));
   // Remove the link's folder (<alg>/<hex>), as registry:2 does. Bytes stay for the GC.
   Status s = driver_.Delete(link.substr(0, link.rfind('/')));
   if (!s.ok() && !s.IsNotFound()) return s;

@@ -22,7 +22,11 @@ Result<RepositoryFolder> RegistryImpl::StatFolder(const std::string& path) {
   folder.modified = info->modified;
   // registry:2 lists a repository once it has _manifests; one whose manifests were all
   // deleted (or that has only blobs or uploads so far) is still one to browse.
-  folder.is_repository = !path.empty() && RepositoryExists(path);
+  if (!path.empty()) {
+    auto is_repository = RepositoryExists(path);
+    if (!is_repository.ok()) return is_repository.status();
+    folder.is_repository = *is_repository;
+  }
   return folder;
 }
 
@@ -51,6 +55,7 @@ Result<TagInfo> RegistryImpl::StatTag(const std::string& repo, const std::string
   const std::string link = layout::TagCurrentLink(repo, tag);
   auto digest = ReadLink(link);
   if (!digest.ok()) {
+    if (!IsAbsent(digest.status())) return digest.status();
     return Status::NotFound("tag " + tag + " is not known", Status::Reason::kManifestUnknown);
   }
   auto info = driver_.Stat(link);
@@ -136,7 +141,9 @@ Status RegistryImpl::DeleteRepository(const std::string& repo) {
   REGFS_RETURN_IF_ERROR(CheckDeletable());
   auto lock = LockRepository(repo);
   if (!lock.ok()) return lock.status();
-  if (!RepositoryExists(repo)) {
+  auto exists = RepositoryExists(repo);
+  if (!exists.ok()) return exists.status();
+  if (!*exists) {
     auto rest = driver_.List(layout::Repository(repo));
     if (rest.ok() && rest->empty()) {
       // An empty namespace folder: its removal changes the listing of its parent.

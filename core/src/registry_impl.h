@@ -16,6 +16,13 @@
 
 namespace regfs {
 
+// A failed link read that means "no such thing here": missing, or not holding a digest (a
+// link emptied by a crash of registry:2, or edited by hand). Anything else is the storage's
+// failure, to report as such.
+inline bool IsAbsent(const Status& s) {
+  return s.IsNotFound() || s.code() == Status::Code::kCorruption;
+}
+
 class RegistryImpl final : public Registry {
  public:
   explicit RegistryImpl(RegistryOptions options);
@@ -77,8 +84,13 @@ class RegistryImpl final : public Registry {
   // link is what registry:2 <= 3.0 can leave after a crash).
   Result<Digest> ReadLink(const std::string& path);
   Status WriteLink(const std::string& path, const Digest& digest);
+  // Whether something is stored at path. Only for listings, where a failed check just
+  // leaves an entry out; lookups use Require, which tells absence from failure.
   bool Exists(const std::string& path);
-  bool RepositoryExists(const std::string& repo);
+  // OK when `path` exists; `unknown` when it does not; the storage's error when it cannot
+  // tell (an unreachable object store must answer 503, never "not found").
+  Status Require(const std::string& path, Status unknown);
+  Result<bool> RepositoryExists(const std::string& repo);
   // Calls visit(name, child folder names) for every folder below repositories/ that could
   // be a repository, in no particular order (registry_listings.cc).
   Status WalkRepositoryFolders(

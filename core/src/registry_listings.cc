@@ -35,7 +35,9 @@ Result<Page> RegistryImpl::ListTags(const std::string& repo, const std::string& 
   auto names = driver_.List(layout::TagsDir(repo));
   if (!names.ok()) {
     if (!names.status().IsNotFound()) return names.status();
-    if (!RepositoryExists(repo)) return NameUnknown(repo);
+    auto exists = RepositoryExists(repo);
+    if (!exists.ok()) return exists.status();
+    if (!*exists) return NameUnknown(repo);
     return Page{};
   }
   std::vector<std::string> tags;

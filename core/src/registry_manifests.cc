@@ -64,7 +64,7 @@ Result<Digest> RegistryImpl::ResolveManifest(const std::string& repo,
     }
     digest = *current;
   }
-  if (!Exists(layout::RevisionLink(repo, digest))) return ManifestUnknown(reference);
+  REGFS_RETURN_IF_ERROR(Require(layout::RevisionLink(repo, digest), ManifestUnknown(reference)));
   return digest;
 }
 
@@ -117,11 +117,11 @@ Status RegistryImpl::CheckReferences(const std::string& repo, const ParsedManife
     }
   }
   for (const Descriptor& child : manifest.children) {
-    if (!Exists(layout::RevisionLink(repo, child.digest))) {
-      return Status::InvalidArgument(
-          "manifest " + child.digest.ToString() + " is not in the repository; push it first",
-          Status::Reason::kManifestBlobUnknown);
-    }
+    REGFS_RETURN_IF_ERROR(Require(
+        layout::RevisionLink(repo, child.digest),
+        Status::InvalidArgument(
+            "manifest " + child.digest.ToString() + " is not in the repository; push it first",
+            Status::Reason::kManifestBlobUnknown)));
   }
   return Status::Ok();
 }
@@ -192,7 +192,8 @@ Status RegistryImpl::SetTag(const std::string& repo, const std::string& tag, con
   REGFS_RETURN_IF_ERROR(CheckWritable());
   auto lock = LockRepository(repo);
   if (!lock.ok()) return lock.status();
-  if (!Exists(layout::RevisionLink(repo, digest))) return ManifestUnknown(digest.ToString());
+  REGFS_RETURN_IF_ERROR(
+      Require(layout::RevisionLink(repo, digest), ManifestUnknown(digest.ToString())));
   return WriteTag(repo, tag, digest);
 }
 
@@ -205,7 +206,9 @@ Status RegistryImpl::DeleteManifest(const std::string& repo, const std::string& 
   if (!lock.ok()) return lock.status();
   if (!ref->is_digest()) {
     auto current = ReadLink(layout::TagCurrentLink(repo, ref->tag()));
-    if (!current.ok()) return ManifestUnknown(reference);
+    if (!current.ok()) {
+      return IsAbsent(current.status()) ? ManifestUnknown(reference) : current.status();
+    }
     Status s = driver_.Delete(layout::TagDir(repo, ref->tag()));
     if (!s.ok() && !s.IsNotFound()) return s;
     Notify({.kind = ChangeEvent::Kind::kTagDeleted,
@@ -216,7 +219,7 @@ Status RegistryImpl::DeleteManifest(const std::string& repo, const std::string& 
   }
   const Digest& digest = ref->digest();
   const std::string revision = layout::RevisionLink(repo, digest);
-  if (!Exists(revision)) return ManifestUnknown(reference);
+  REGFS_RETURN_IF_ERROR(Require(revision, ManifestUnknown(reference)));
   // Tags first: no tag may ever point at a manifest that is gone.
   auto tags = driver_.List(layout::TagsDir(repo));
   if (tags.ok()) {

@@ -142,7 +142,7 @@ Result<UploadInfo> RegistryImpl::AppendUpload(const std::string& repo, const std
   auto lock = LockUpload(repo, id);
   if (!lock.ok()) return lock.status();
   const std::string data_path = layout::UploadData(repo, id);
-  if (!Exists(data_path)) return UploadUnknown(id);
+  REGFS_RETURN_IF_ERROR(Require(data_path, UploadUnknown(id)));
   auto writer = driver_.OpenWriter(data_path, true);
   if (!writer.ok()) return writer.status();
   const uint64_t start = (*writer)->size();
@@ -276,7 +276,7 @@ Status RegistryImpl::CancelUpload(const std::string& repo, const std::string& id
   auto lock = LockUpload(repo, id);
   if (!lock.ok()) return lock.status();
   hash_states_.Forget(CacheKey(repo, id));
-  if (!Exists(layout::UploadData(repo, id))) return UploadUnknown(id);
+  REGFS_RETURN_IF_ERROR(Require(layout::UploadData(repo, id), UploadUnknown(id)));
   Status s = driver_.Delete(layout::UploadDir(repo, id));
   if (s.IsNotFound()) return UploadUnknown(id);
   REGFS_RETURN_IF_ERROR(s);

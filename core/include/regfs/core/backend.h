@@ -46,7 +46,7 @@ struct S3StorageOptions {
   // Largest object CopyObject copies in one request; above it, UploadPartCopy.
   uint64_t max_single_copy = uint64_t{5} << 30;
   std::chrono::milliseconds connect_timeout{10'000};
-  std::chrono::milliseconds io_timeout{60'000};
+  std::chrono::milliseconds io_timeout{30'000};
   int max_attempts = 5;
 };
 

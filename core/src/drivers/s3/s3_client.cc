@@ -271,9 +271,16 @@ Status S3Client::Attempt(const Call& call, size_t max_body, Response* out,
 template <typename Fn>
 Status S3Client::WithRetries(const Call& call, Fn attempt) {
   (void)call;
+  // Retries fit in one I/O timeout: a store that stopped answering costs a request one
+  // timeout (plus the attempt under way), not one per attempt.
+  const auto deadline = std::chrono::steady_clock::now() + options_.io_timeout;
   Status last;
   for (int i = 0; i < std::max(1, options_.max_attempts); ++i) {
-    if (i > 0) std::this_thread::sleep_for(Backoff(i - 1));
+    if (i > 0) {
+      auto pause = Backoff(i - 1);
+      if (std::chrono::steady_clock::now() + pause > deadline) break;
+      std::this_thread::sleep_for(pause);
+    }
     bool retryable = false;
     last = attempt(&retryable);
     if (last.ok() || !retryable) return last;

@@ -46,7 +46,7 @@ struct ClientOptions {
   std::string ca_file;  // PEM bundle of trusted CAs; empty: the system's
   bool skip_verify = false;
   std::chrono::milliseconds connect_timeout{10'000};
-  std::chrono::milliseconds io_timeout{60'000};
+  std::chrono::milliseconds io_timeout{30'000};
   int max_attempts = 5;  // first try included
 };
 
