@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <thread>
 
 #include "test_drivers.h"
@@ -196,6 +197,40 @@ TEST_P(StorageDriverTest, LockHasOneHolderAtATime) {
   held->reset();
   waiter.join();
   EXPECT_TRUE(granted.load());
+}
+
+// An object store's lock is a lease with an expiry: its holder renews it, so holding it
+// longer than the expiry keeps others out; a lease whose holder died is taken over.
+TEST_P(StorageDriverTest, LeasesOutliveTheirExpiryWhileHeldOnly) {
+  if (factory_.kind() != "s3") GTEST_SKIP() << "leases are an object store's";
+  std::shared_ptr<StorageDriver> other = factory_.MakeSecond();
+  auto held = driver_->Lock("repository:slow");
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  std::atomic<bool> granted{false};
+  std::thread waiter([&] {
+    auto lock = other->Lock("repository:slow");
+    EXPECT_TRUE(lock.ok()) << lock.status().ToString();
+    granted = true;
+  });
+  std::this_thread::sleep_for(std::chrono::seconds(13));  // beyond the 10 s expiry
+  EXPECT_FALSE(granted.load()) << "the lease was taken over while its holder held it";
+  held->reset();
+  waiter.join();
+  EXPECT_TRUE(granted.load());
+
+  // A holder that died: its lease object stays, expired. (FNV-1a 64 of the name, as the
+  // driver names lease objects.)
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : std::string("repository:dead")) h = (h ^ c) * 1099511628211ull;
+  char name[17];
+  std::snprintf(name, sizeof name, "%016llx", static_cast<unsigned long long>(h));
+  ASSERT_TRUE(driver_->PutContent(std::string("regfs/leases/") + name,
+                                  "token someone-else\nexpires 1000\n", false)
+                  .ok());
+  auto start = std::chrono::steady_clock::now();
+  auto taken = other->Lock("repository:dead");
+  ASSERT_TRUE(taken.ok()) << taken.status().ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
 }
 
 TEST_P(StorageDriverTest, RefusesPathsThatEscape) {

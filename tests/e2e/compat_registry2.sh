@@ -20,15 +20,6 @@ dC=$(mkoci "$SRC" c --layers 2 --size 250000 --seed gamma)
 dD=$(mkoci "$SRC" d --platforms linux/amd64,linux/arm64 --layers 2 --size 80000 --seed delta)
 log "A $dA, B $dB, M $dM (index), C $dC, D $dD (index)"
 
-# verify_pull REF DIGEST: pull REF into a fresh layout and compare with the source
-n_pull=0
-verify_pull() {
-    n_pull=$((n_pull + 1))
-    local dst="$TEST_TMP/pull$n_pull"
-    pull_oci "$1" "$dst" x
-    expect_eq "digest of $1" "$2" "$(oci_tag_digest "$dst" x)"
-    oci_same_image "$SRC" "$dst" "$2"
-}
 
 step "phase 1: reference registry ($REF_REGISTRY) writes compat/alpha:1, :2 and compat/multi:1"
 start_registry "$REF_REGISTRY" "$ROOT" "$(free_port)"

@@ -143,17 +143,7 @@ make_curl_image() {
     echo "$cdig" >"$dir/config.digest"
 }
 
-WORKER_PIDS=()
-_stop_workers() {
-    [[ -n "${W:-}" ]] && touch "$W/stop"
-    local p deadline=$((SECONDS + 25))
-    for p in "${WORKER_PIDS[@]}"; do
-        while pid_alive "$p" && ((SECONDS < deadline)); do sleep 0.1; done
-        pid_alive "$p" && kill -KILL "$p" 2>/dev/null
-        wait "$p" 2>/dev/null || true
-    done
-    WORKER_PIDS=()
-}
+_stop_workers() { stop_workers 25; }
 on_exit _stop_workers
 
 # ------------------------------------------------------------------ cycles

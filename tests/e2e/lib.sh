@@ -767,3 +767,29 @@ issue() {
     ossl x509 -req -in "$PKI/$name.csr" -CA "$PKI/$ca.crt" -CAkey "$PKI/$ca.key" \
         -CAcreateserial -days 2 -out "$PKI/$name.crt" -extfile "$PKI/$name.ext"
 }
+
+# verify_pull REF DIGEST: skopeo pull REF into a fresh layout and check it has DIGEST and the
+# same manifests and blobs as the source layout $SRC.
+_E2E_PULLS=0
+verify_pull() {
+    _E2E_PULLS=$((_E2E_PULLS + 1))
+    local dst="$TEST_TMP/pull$_E2E_PULLS"
+    pull_oci "$1" "$dst" x
+    expect_eq "digest of $1" "$2" "$(oci_tag_digest "$dst" x)"
+    oci_same_image "$SRC" "$dst" "$2"
+    rm -rf "$dst"
+}
+
+# Background push workers (crash tests): their PIDs in WORKER_PIDS, a file "$W/stop" asks
+# them to end. stop_workers SECONDS waits that long for them, then kills what is left.
+WORKER_PIDS=()
+stop_workers() {
+    [[ -n "${W:-}" ]] && touch "$W/stop"
+    local p deadline=$((SECONDS + $1))
+    for p in "${WORKER_PIDS[@]}"; do
+        while pid_alive "$p" && ((SECONDS < deadline)); do sleep 0.1; done
+        pid_alive "$p" && kill -KILL "$p" 2>/dev/null
+        wait "$p" 2>/dev/null || true
+    done
+    WORKER_PIDS=()
+}

@@ -228,7 +228,7 @@ ms mon client mode = crc
 [client.rgw.a]
 pid file = $dir/run/$name_var.pid
 admin socket = $dir/run/$name_var.asok
-rgw frontends = beast endpoint=127.0.0.1:$rgw_port
+rgw frontends = beast endpoint=127.0.0.1:$rgw_port tcp_nodelay=1
 rgw dns name = localhost
 EOF
 

@@ -87,8 +87,12 @@ class SessionBody final : public BodyStream {
       return Status::Unavailable("reading from the object store failed: " + e.displayText());
     }
     size_t got = static_cast<size_t>(in_.gcount());
-    if (got == 0) return Status::Unavailable("the object store cut the body off early");
-    remaining_ -= got;
+    if (got == 0) {
+      // Without a length (chunked transfer) the end of the stream is the end of the body.
+      if (remaining_ == UINT64_MAX) return size_t{0};
+      return Status::Unavailable("the object store cut the body off early");
+    }
+    if (remaining_ != UINT64_MAX) remaining_ -= got;
     return got;
   }
 

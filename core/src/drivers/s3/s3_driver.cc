@@ -32,9 +32,9 @@ using s3::S3Client;
 constexpr uint64_t kMaxPartCopy = uint64_t{5} << 30;  // S3's largest part
 constexpr size_t kMaxParts = 10000;
 constexpr size_t kDeleteBatch = 1000;  // DeleteObjects' limit
-// A lease outlives a crashed holder by this much; holders keep it far shorter (one
-// manifest or tag change).
-constexpr std::chrono::seconds kLeaseTtl{20};
+// A lease outlives a crashed holder by this much. Its holder renews it every third of that
+// for as long as it holds it, so a slow holder keeps it and a dead one costs others seconds.
+constexpr std::chrono::seconds kLeaseTtl{10};
 constexpr std::chrono::seconds kLeaseWait{120};
 
 int64_t UnixMillis(std::chrono::system_clock::time_point t) {
@@ -102,10 +102,13 @@ class Objects {
   Result<Response> Head(const std::string& key) { return client_.Send({"HEAD", key, {}, {}, {}}); }
 
   Status Put(const std::string& key, std::string_view body, s3::Pairs extra = {}) {
+    return PutObject(key, body, std::move(extra)).status();
+  }
+  Result<Response> PutObject(const std::string& key, std::string_view body, s3::Pairs extra) {
     s3::Pairs headers = CreationHeaders();
     headers.emplace_back("Content-Type", "application/octet-stream");
     headers.insert(headers.end(), extra.begin(), extra.end());
-    return client_.Send({"PUT", key, {}, headers, body}).status();
+    return client_.Send({"PUT", key, {}, headers, body});
   }
 
   Status DeleteOne(const std::string& key) {
@@ -161,9 +164,8 @@ class Objects {
       }
       return r.status();
     }
-    return s3::ParseCompletion(r->body).ok() ? Status::Ok()
-                                             : s3::ParseCompletion(r->body).WithContext(
-                                                   "completing the upload of " + key);
+    Status completed = s3::ParseCompletion(r->body);
+    return completed.ok() ? completed : completed.WithContext("completing the upload of " + key);
   }
 
   void Abort(const std::string& key, const std::string& upload_id) {
@@ -377,11 +379,34 @@ class S3Writer final : public FileWriter {
   std::vector<Part> parts_;
 };
 
+std::string LeaseBody(const std::string& token) {
+  auto expires = std::chrono::system_clock::now() + kLeaseTtl;
+  return "token " + token + "\nexpires " + std::to_string(UnixMillis(expires)) + "\n";
+}
+
+// An ETag without its quotes: Ceph RGW 16 matches If-Match only against the bare value
+// (AWS documents the quoted form; the bare one is untested there).
+std::string Unquoted(const std::string& etag) {
+  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') {
+    return etag.substr(1, etag.size() - 2);
+  }
+  return etag;
+}
+
+// A held lease object, renewed in the background (If-Match on its last ETag, so a lease
+// another process took over after an expiry is never overwritten) until released.
 class S3Lease final : public StorageLock {
  public:
-  S3Lease(std::shared_ptr<Objects> objects, std::string key, std::string token)
-      : objects_(std::move(objects)), key_(std::move(key)), token_(std::move(token)) {}
+  S3Lease(std::shared_ptr<Objects> objects, std::string key, std::string token, std::string etag)
+      : objects_(std::move(objects)), key_(std::move(key)), token_(std::move(token)),
+        etag_(std::move(etag)), renewer_([this] { RenewUntilReleased(); }) {}
   ~S3Lease() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      released_ = true;
+    }
+    wake_.notify_all();
+    renewer_.join();
     // Remove it only while it is still ours: an expired lease may have been taken over.
     auto current = objects_->client().Send({"GET", key_, {}, {}, {}}, 4096);
     if (current.ok() && current->body.find(token_) != std::string::npos) {
@@ -390,9 +415,29 @@ class S3Lease final : public StorageLock {
   }
 
  private:
+  void RenewUntilReleased() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!wake_.wait_for(lock, kLeaseTtl / 3, [this] { return released_; })) {
+      lock.unlock();
+      auto renewed = objects_->PutObject(key_, LeaseBody(token_), {{"If-Match", Unquoted(etag_)}});
+      lock.lock();
+      if (renewed.ok() && !renewed->etag.empty()) {
+        etag_ = renewed->etag;
+      } else if (renewed.ok() || renewed.status().code() == Status::Code::kFailedPrecondition) {
+        return;  // taken over after an expiry we could not prevent: nothing left to renew
+      }
+      // Any other failure: the store is struggling; try again at the next tick.
+    }
+  }
+
   std::shared_ptr<Objects> objects_;
-  std::string key_;
-  std::string token_;
+  const std::string key_;
+  const std::string token_;
+  std::string etag_;  // only the renewer touches it after construction
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool released_ = false;  // GUARDED_BY(mu_)
+  std::thread renewer_;    // last: starts once everything above exists
 };
 
 class S3Driver final : public StorageDriver {
@@ -546,10 +591,11 @@ class S3Driver final : public StorageDriver {
     const auto deadline = std::chrono::steady_clock::now() + kLeaseWait;
     std::chrono::milliseconds pause{5};
     while (true) {
-      auto expires = std::chrono::system_clock::now() + kLeaseTtl;
-      std::string body = "token " + token + "\nexpires " + std::to_string(UnixMillis(expires)) + "\n";
-      Status put = objects_->Put(key, body, {{"If-None-Match", "*"}});
-      if (put.ok()) return std::unique_ptr<StorageLock>(new S3Lease(objects_, key, token));
+      auto created = objects_->PutObject(key, LeaseBody(token), {{"If-None-Match", "*"}});
+      if (created.ok()) {
+        return std::unique_ptr<StorageLock>(new S3Lease(objects_, key, token, created->etag));
+      }
+      const Status& put = created.status();
       // 412: held by another. 409: another create of the same key raced this one.
       if (put.code() != Status::Code::kFailedPrecondition &&
           put.message().find("HTTP 409") == std::string::npos) {
