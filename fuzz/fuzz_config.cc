@@ -39,7 +39,14 @@ void CheckConfig(const regfs::Config& c) {
   FUZZ_CHECK(c.log_level == "error" || c.log_level == "warn" || c.log_level == "warning" ||
              c.log_level == "info" || c.log_level == "debug");
   FUZZ_CHECK(c.log_formatter == "text" || c.log_formatter == "json");
-  FUZZ_CHECK(c.storage_driver == "filesystem" || c.storage_driver == "inmemory");
+  FUZZ_CHECK(c.storage_driver == "filesystem" || c.storage_driver == "inmemory" ||
+             c.storage_driver == "s3");
+  if (c.storage_driver == "s3") {
+    // What the S3 driver relies on having been checked by the parser.
+    FUZZ_CHECK(!c.s3.bucket.empty() && !c.s3.region.empty());
+    FUZZ_CHECK(c.s3.chunk_size > 0 && c.s3.multipart_copy_chunk_size > 0 &&
+               c.s3.multipart_copy_threshold > 0 && c.s3.multipart_copy_max_concurrency > 0);
+  }
   CheckListenAddress(c.addr);
   FUZZ_CHECK(c.host.empty() || c.host.back() != '/');
   FUZZ_CHECK(c.tls.certificate.empty() == c.tls.key.empty());
