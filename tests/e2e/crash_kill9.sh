@@ -36,29 +36,13 @@ NWORK=8
 PORT=$(free_port)
 MANIFEST_OCI=application/vnd.oci.image.manifest.v1+json
 
-now_ns() { date +%s%N; }
 
 # ------------------------------------------------------------------ workers
 # Each worker appends to $W/<name>.attempt the tag it starts, to .done
 # "tag digest" once the push succeeded, to .failed "tag end_ns" when it failed
 # (and then stops: the registry is presumably dead).
 
-skopeo_worker() { # NAME REPO IMAGE_TAG DIGEST CYCLE
-    local name=$1 repo=$2 img=$3 digest=$4 cycle=$5 iter=0 tag
-    while [[ ! -e "$W/stop" ]]; do
-        iter=$((iter + 1))
-        tag="$name-c$cycle-$iter"
-        echo "$tag" >>"$W/$name.attempt"
-        if timeout 20 skopeo --insecure-policy --tmpdir "$TEST_TMP" copy --preserve-digests \
-            --dest-tls-verify=false "oci:$SRC:$img" "docker://127.0.0.1:$PORT/$repo:$tag" \
-            >"$W/$name.$iter.log" 2>&1; then
-            echo "$tag $digest" >>"$W/$name.done"
-        else
-            echo "$tag $(now_ns)" >>"$W/$name.failed"
-            return 0
-        fi
-    done
-}
+WORKER_REGISTRY="127.0.0.1:$PORT"  # for skopeo_worker (lib.sh)
 
 # upload_location FILE_WITH_HEADERS: absolute upload URL from a Location header
 upload_location() {

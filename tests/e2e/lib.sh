@@ -780,8 +780,32 @@ verify_pull() {
     rm -rf "$dst"
 }
 
+# now_ns: wall clock in nanoseconds.
+now_ns() { date +%s%N; }
+
 # Background push workers (crash tests): their PIDs in WORKER_PIDS, a file "$W/stop" asks
 # them to end. stop_workers SECONDS waits that long for them, then kills what is left.
+#
+# skopeo_worker NAME REPO IMAGE_TAG DIGEST CYCLE: pushes oci:$SRC:IMAGE_TAG (all of it) to
+# $WORKER_REGISTRY/REPO under new tags again and again, each push within $WORKER_TIMEOUT s
+# (default 20), until $W/stop; logs to $W/NAME.attempt (tag started), .done ("tag digest")
+# and .failed ("tag end_ns", then stops: the registry is presumably dead).
+skopeo_worker() {
+    local name=$1 repo=$2 img=$3 digest=$4 cycle=$5 iter=0 tag
+    while [[ ! -e "$W/stop" ]]; do
+        iter=$((iter + 1))
+        tag="$name-c$cycle-$iter"
+        echo "$tag" >>"$W/$name.attempt"
+        if timeout "${WORKER_TIMEOUT:-20}" skopeo --insecure-policy --tmpdir "$TEST_TMP" copy --all \
+            --preserve-digests --dest-tls-verify=false "oci:$SRC:$img" \
+            "docker://$WORKER_REGISTRY/$repo:$tag" >"$W/$name.$iter.log" 2>&1; then
+            echo "$tag $digest" >>"$W/$name.done"
+        else
+            echo "$tag $(now_ns)" >>"$W/$name.failed"
+            return 0
+        fi
+    done
+}
 WORKER_PIDS=()
 stop_workers() {
     [[ -n "${W:-}" ]] && touch "$W/stop"

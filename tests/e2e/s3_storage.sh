@@ -449,27 +449,10 @@ stop_registry
 # ================================================================== phase D
 
 CYCLES=${E2E_CRASH_CYCLES:-3}
-now_ns() { date +%s%N; }
 
-# skopeo_worker NAME REPO IMAGE_TAG DIGEST CYCLE: pushes the image again and again, to new
-# tags, until $W/stop; logs to $W/NAME.attempt (tag started), .done ("tag digest") and
-# .failed ("tag end_ns", then stops: the registry is presumably dead). As crash_kill9.sh.
-skopeo_worker() {
-    local name=$1 repo=$2 img=$3 digest=$4 cycle=$5 iter=0 tag
-    while [[ ! -e "$W/stop" ]]; do
-        iter=$((iter + 1))
-        tag="$name-c$cycle-$iter"
-        echo "$tag" >>"$W/$name.attempt"
-        if timeout 60 skopeo --insecure-policy --tmpdir "$TEST_TMP" copy --all --preserve-digests \
-            --dest-tls-verify=false "oci:$SRC:$img" "docker://127.0.0.1:$REGFS_PORT/$repo:$tag" \
-            >"$W/$name.$iter.log" 2>&1; then
-            echo "$tag $digest" >>"$W/$name.done"
-        else
-            echo "$tag $(now_ns)" >>"$W/$name.failed"
-            return 0
-        fi
-    done
-}
+# skopeo_worker (lib.sh) pushes here; a push may wait out a dead process's lease.
+WORKER_REGISTRY="127.0.0.1:$REGFS_PORT"
+WORKER_TIMEOUT=60
 _stop_workers() { stop_workers 65; }
 on_exit _stop_workers
 
