@@ -24,6 +24,9 @@ class FaultyDriver final : public StorageDriver {
 
   // Changes asked for so far (the faulty one included).
   uint64_t changes() const { return changes_.load(); }
+  // An outage: while refusing, every change fails with Unavailable (reads still work), as
+  // when an object store turns writes away; independent of the Nth-change fault.
+  void set_refusing(bool refusing) { refusing_ = refusing; }
   bool crashed() const { return crashed_.load(); }
 
   DriverCapabilities capabilities() const override { return inner_->capabilities(); }
@@ -40,6 +43,10 @@ class FaultyDriver final : public StorageDriver {
   Status PutContent(std::string_view path, std::string_view content, bool durable) override {
     REGFS_RETURN_IF_ERROR(Change("PutContent " + std::string(path)));
     return inner_->PutContent(path, content, durable);
+  }
+  Status CreateContent(std::string_view path, std::string_view content) override {
+    REGFS_RETURN_IF_ERROR(Change("CreateContent " + std::string(path)));
+    return inner_->CreateContent(path, content);
   }
   Result<std::unique_ptr<FileReader>> OpenReader(std::string_view path, uint64_t offset) override {
     REGFS_RETURN_IF_ERROR(Alive());
@@ -98,6 +105,7 @@ class FaultyDriver final : public StorageDriver {
   }
   Status Change(const std::string& what) {
     REGFS_RETURN_IF_ERROR(Alive());
+    if (refusing_) return Status::Unavailable("storage refuses writes (outage injected): " + what);
     if (changes_.fetch_add(1) + 1 != fault_at_) return Status::Ok();
     if (mode_ == Mode::kCrash) crashed_ = true;
     return Status::IOError("fault injected at change " + std::to_string(fault_at_) + ": " + what);
@@ -108,6 +116,7 @@ class FaultyDriver final : public StorageDriver {
   const Mode mode_;
   std::atomic<uint64_t> changes_{0};
   std::atomic<bool> crashed_{false};
+  std::atomic<bool> refusing_{false};
 };
 
 }  // namespace regfs::testing

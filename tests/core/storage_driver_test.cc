@@ -233,6 +233,34 @@ TEST_P(StorageDriverTest, LeasesOutliveTheirExpiryWhileHeldOnly) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
 }
 
+TEST_P(StorageDriverTest, CreateContentHasOneWinner) {
+  ASSERT_TRUE(driver_->CreateContent("log/1", "first").ok());
+  EXPECT_EQ(driver_->CreateContent("log/1", "second").code(), Status::Code::kAlreadyExists);
+  EXPECT_EQ(*driver_->GetContent("log/1", 100), "first");
+
+  // Racing creators of one path, through separate drivers as separate processes would be.
+  constexpr int kCreators = 6;
+  std::atomic<int> won{0}, lost{0};
+  std::vector<std::thread> creators;
+  for (int i = 0; i < kCreators; ++i) {
+    creators.emplace_back([&, i, d = factory_.MakeSecond()] {
+      Status s = d->CreateContent("log/2", "creator " + std::to_string(i));
+      if (s.ok()) won++;
+      else if (s.code() == Status::Code::kAlreadyExists) lost++;
+      else ADD_FAILURE() << s.ToString();
+    });
+  }
+  for (auto& t : creators) t.join();
+  EXPECT_EQ(won.load(), 1);
+  EXPECT_EQ(lost.load(), kCreators - 1);
+  EXPECT_EQ(driver_->GetContent("log/2", 100)->rfind("creator ", 0), 0u);
+  // No temporary file of a loser remains to be listed.
+  EXPECT_EQ(driver_->List("log")->size(), 2u);
+
+  ASSERT_TRUE(driver_->Delete("log/1").ok());
+  EXPECT_TRUE(driver_->CreateContent("log/1", "again").ok());
+}
+
 TEST_P(StorageDriverTest, RefusesPathsThatEscape) {
   for (const char* bad : {"", "/abs", "a/../b", "..", "./a", "a//b", "a/"}) {
     EXPECT_EQ(driver_->PutContent(bad, "x", false).code(), Status::Code::kInvalidArgument) << bad;

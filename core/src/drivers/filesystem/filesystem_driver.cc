@@ -196,27 +196,32 @@ class FilesystemDriver final : public StorageDriver {
 
   Status PutContent(std::string_view path, std::string_view content, bool durable) override {
     if (!IsValidDriverPath(path)) return BadPath(path);
-    std::string full = Full(path);
-    std::string tmp = TempName(full);
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0 && errno == ENOENT) {
-      REGFS_RETURN_IF_ERROR(MakeDirs(ParentOf(full)));
-      fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    }
-    if (fd < 0) return Status::FromErrno("create " + tmp, errno);
-    Status s = WriteAll(fd, content.data(), content.size(), tmp);
-    if (s.ok() && durable && ::fdatasync(fd) != 0) s = Status::FromErrno("fdatasync " + tmp, errno);
-    ::close(fd);
-    if (s.ok() && ::rename(tmp.c_str(), full.c_str()) != 0) {
-      s = Status::FromErrno("rename " + tmp, errno);
-    }
-    if (!s.ok()) {
-      ::unlink(tmp.c_str());
+    const std::string full = Full(path);
+    auto tmp = WriteTemporary(full, content, durable);
+    if (!tmp.ok()) return tmp.status();
+    if (::rename(tmp->c_str(), full.c_str()) != 0) {
+      Status s = Status::FromErrno("rename " + *tmp, errno);
+      ::unlink(tmp->c_str());
       return s;
     }
     // No directory fsync: journaling filesystems commit renames in order, so a link
     // renamed after this one can never survive a power cut that this one does not.
     return Status::Ok();
+  }
+
+  Status CreateContent(std::string_view path, std::string_view content) override {
+    if (!IsValidDriverPath(path)) return BadPath(path);
+    const std::string full = Full(path);
+    auto tmp = WriteTemporary(full, content, true);
+    if (!tmp.ok()) return tmp.status();
+    // link(2), unlike rename(2), never replaces: the path's first creator wins, whole.
+    Status s = Status::Ok();
+    if (::link(tmp->c_str(), full.c_str()) != 0) {
+      s = errno == EEXIST ? Status::AlreadyExists(full + " exists")
+                          : Status::FromErrno("link " + full, errno);
+    }
+    ::unlink(tmp->c_str());
+    return s;
   }
 
   Result<std::unique_ptr<FileReader>> OpenReader(std::string_view path, uint64_t offset) override {
@@ -315,6 +320,27 @@ class FilesystemDriver final : public StorageDriver {
     return Status::InvalidArgument("invalid storage path '" + std::string(path) + "'");
   }
   std::string Full(std::string_view path) const { return root_ + "/" + std::string(path); }
+
+  // Writes `content` to a new temporary file beside `full` (creating the parents), synced
+  // when `durable`, and returns its name; leaves nothing behind when it fails.
+  Result<std::string> WriteTemporary(const std::string& full, std::string_view content,
+                                     bool durable) {
+    std::string tmp = TempName(full);
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == ENOENT) {
+      REGFS_RETURN_IF_ERROR(MakeDirs(ParentOf(full)));
+      fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    }
+    if (fd < 0) return Status::FromErrno("create " + tmp, errno);
+    Status s = WriteAll(fd, content.data(), content.size(), tmp);
+    if (s.ok() && durable && ::fdatasync(fd) != 0) s = Status::FromErrno("fdatasync " + tmp, errno);
+    ::close(fd);
+    if (!s.ok()) {
+      ::unlink(tmp.c_str());
+      return s;
+    }
+    return tmp;
+  }
 
   static Status RemoveTree(const std::string& full) {
     struct stat st;

@@ -128,6 +128,17 @@ class MemoryDriver final : public StorageDriver {
     return Status::Ok();
   }
 
+  Status CreateContent(std::string_view path, std::string_view content) override {
+    if (!IsValidDriverPath(path)) return BadPath(path);
+    std::lock_guard<std::mutex> lock(state_->mu);
+    auto [it, created] = state_->files.try_emplace(
+        std::string(path),
+        Entry{std::make_shared<const std::string>(content), std::chrono::system_clock::now()});
+    (void)it;
+    if (!created) return Status::AlreadyExists(std::string(path) + " exists");
+    return Status::Ok();
+  }
+
   Result<std::unique_ptr<FileReader>> OpenReader(std::string_view path, uint64_t offset) override {
     if (!IsValidDriverPath(path)) return BadPath(path);
     std::lock_guard<std::mutex> lock(state_->mu);

@@ -41,6 +41,13 @@ int64_t UnixMillis(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
+// A PUT with If-None-Match: * lost: 412 when the object exists, 409 when another create of
+// the same key raced this one (RGW).
+bool IsCreateConflict(const Status& put) {
+  return put.code() == Status::Code::kFailedPrecondition ||
+         put.message().find("HTTP 409") != std::string::npos;
+}
+
 std::string Fnv1aHex(std::string_view text) {
   uint64_t h = 14695981039346656037ull;
   for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
@@ -477,6 +484,17 @@ class S3Driver final : public StorageDriver {
     return objects_->Put(Key(path), content);
   }
 
+  Status CreateContent(std::string_view path, std::string_view content) override {
+    if (!IsValidDriverPath(path)) return BadPath(path);
+    auto created = objects_->PutObject(Key(path), content, {{"If-None-Match", "*"}});
+    if (created.ok()) return Status::Ok();
+    // 412: the object exists. 409: another create of the same key raced this one and won.
+    if (IsCreateConflict(created.status())) {
+      return Status::AlreadyExists(std::string(path) + " exists");
+    }
+    return created.status();
+  }
+
   Result<std::unique_ptr<FileReader>> OpenReader(std::string_view path, uint64_t offset) override {
     if (!IsValidDriverPath(path)) return BadPath(path);
     const std::string key = Key(path);
@@ -596,9 +614,7 @@ class S3Driver final : public StorageDriver {
         return std::unique_ptr<StorageLock>(new S3Lease(objects_, key, token, created->etag));
       }
       const Status& put = created.status();
-      // 412: held by another. 409: another create of the same key raced this one.
-      if (put.code() != Status::Code::kFailedPrecondition &&
-          put.message().find("HTTP 409") == std::string::npos) {
+      if (!IsCreateConflict(put)) {
         return put.WithContext("taking lease " + std::string(name));
       }
       auto held = objects_->client().Send({"GET", key, {}, {}, {}}, 4096);
