@@ -14,6 +14,7 @@
 #include <typeinfo>
 #include <vector>
 
+#include "regfs/core/uuid.h"
 #include "request_framing.h"
 #include "utf8.h"
 
@@ -122,7 +123,28 @@ std::string JsonString(const std::string& s) {
 
 Exchange::Exchange(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
                    const ServerContext& context)
-    : request_(request), response_(response), context_(context) {}
+    : request_(request),
+      response_(response),
+      context_(context),
+      changes_(context.recorder,
+               RequestInfo{.id = NewUuid(),
+                           .addr = request.clientAddress().toString(),
+                           .host = request.get("Host", ""),
+                           .method = request.getMethod(),
+                           .user_agent = request.get("User-Agent", "")},
+               "") {}
+
+void Exchange::RecordPull(ChangeEvent::Kind kind, const std::string& repository,
+                          const Digest& digest, uint64_t size, const std::string& media_type,
+                          const std::string& tag) {
+  if (!context_.record_pulls || IsHead()) return;
+  changes_.Add({.kind = kind,
+                .repository = repository,
+                .digest = digest,
+                .tag = tag,
+                .media_type = media_type,
+                .size = size});
+}
 
 std::optional<std::string> Exchange::Query(const std::string& key) const {
   const std::string& uri = request_.getURI();
@@ -179,6 +201,9 @@ std::string Exchange::BodyError() const {
 }
 
 void Exchange::PrepareToSend() {
+  // What the request changed is durable in the change log before the client hears of it.
+  // A failed append is kept for a retry (the change itself is committed), and logged.
+  (void)changes_.Flush();
   if (body_abandoned_ || !BodyError().empty()) {
     // What follows on this connection cannot be told apart from a request: close it.
     response_.setKeepAlive(false);

@@ -74,7 +74,14 @@ class Exchange {
   // The authenticated caller (set before the handler runs) and its permissions beyond the
   // request's own repository, e.g. on a mount's source.
   const Caller& caller() const { return caller_; }
-  void set_caller(Caller caller) { caller_ = std::move(caller); }
+  void set_caller(Caller caller) {
+    caller_ = std::move(caller);
+    changes_.set_actor(caller_.name);
+  }
+  // Records a pull of `digest` (a manifest or blob GET that is answered with content), when
+  // the configuration asks for pull events.
+  void RecordPull(ChangeEvent::Kind kind, const std::string& repository, const Digest& digest,
+                  uint64_t size, const std::string& media_type, const std::string& tag = "");
   bool Permits(Actions actions, std::string_view repository) const {
     return context_.authorizer.Permits(caller_, actions, repository);
   }
@@ -102,6 +109,8 @@ class Exchange {
   std::unique_ptr<ChunkedBodyStream> chunked_body_;
   std::istringstream no_body_;
   uint64_t bytes_sent_ = 0;
+  // The changes this request makes, appended to the change log before the answer is sent.
+  ChangeRecorder::Scope changes_;
 };
 
 }  // namespace regfs::httpd

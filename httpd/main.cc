@@ -25,7 +25,9 @@
 #include "logger.h"
 #include "regfs/config/config.h"
 #include "regfs/core/change_feed.h"
+#include "regfs/core/change_recorder.h"
 #include "regfs/core/registry.h"
+#include "regfs/core/uuid.h"
 #include "request_router.h"
 #include "server_context.h"
 #include "tls.h"
@@ -49,6 +51,16 @@ void PrintUsage(std::ostream& out) {
          "Every key can be overridden by an environment variable REGISTRY_<SECTION>_<KEY>,\n"
          "e.g. REGISTRY_HTTP_ADDR=127.0.0.1:5000 or\n"
          "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=/srv/registry.\n";
+}
+
+// This process as registry:2's events name their source: host:port.
+std::string SourceAddress(const ListenAddress& addr) {
+  std::string host = addr.host;
+  if (host.empty() || host == "0.0.0.0" || host == "::") {
+    char name[256] = {};
+    host = ::gethostname(name, sizeof name - 1) == 0 ? name : "localhost";
+  }
+  return host + ":" + std::to_string(addr.port);
 }
 
 int Serve(const std::string& config_path) {
@@ -80,6 +92,23 @@ int Serve(const std::string& config_path) {
     options.listeners.push_back(backend->feed->Publisher());
   } else if (!backend->feed && config->storage_driver != "inmemory" && !config->read_only) {
     logger.Warn("no change feed, mounts see changes late: " + backend->no_feed);
+  }
+  // Every committed change (from this process) goes to the durable change log too, for
+  // notifications and garbage collection in whichever process consumes them.
+  std::shared_ptr<ChangeRecorder> recorder;
+  if (!config->read_only) {
+    recorder = ChangeRecorder::Start(
+        {.log = backend->log,
+         .instance = NewUuid(),
+         .source_addr = SourceAddress(config->addr),
+         .on_error = [&logger](const Status& s) {
+           if (s.ok()) {
+             logger.Info("change log: the storage accepts entries again");
+           } else {
+             logger.Warn("change log: " + s.message());
+           }
+         }});
+    options.listeners.push_back(recorder);
   }
   auto registry = Registry::Open(options);
   if (!registry.ok()) {
@@ -138,8 +167,8 @@ int Serve(const std::string& config_path) {
   std::atomic<int> in_flight{0};
   std::atomic<int> uploads_in_flight{0};
   std::atomic<bool> shutting_down{false};
-  ServerContext context{**registry, *config, logger,          in_flight,
-                        shutting_down, authorizer, uploads_in_flight};
+  ServerContext context{**registry,    *config,    logger,           in_flight,
+                        shutting_down, authorizer, uploads_in_flight, recorder.get()};
 
   Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams;
   params->setKeepAlive(true);
@@ -200,6 +229,10 @@ int Serve(const std::string& config_path) {
   if (in_flight.load() > 0) {
     logger.Warn(std::to_string(in_flight.load()) + " requests still running after " +
                 std::to_string(config->drain_timeout.count()) + "s; exiting anyway");
+  }
+  if (recorder && recorder->pending() > 0 && !recorder->DrainPending().ok()) {
+    logger.Error("change log: " + std::to_string(recorder->pending()) +
+                 " entries could not be written before exit and are lost");
   }
   logger.Info("stopped");
   // Idle keep-alive connections would hold the pool's threads until they time out; every

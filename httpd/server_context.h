@@ -7,6 +7,7 @@
 #include "auth/authorizer.h"
 #include "logger.h"
 #include "regfs/config/config.h"
+#include "regfs/core/change_recorder.h"
 #include "regfs/core/registry.h"
 
 namespace regfs::httpd {
@@ -23,6 +24,12 @@ struct ServerContext {
   const Authorizer& authorizer;
   // Upload requests streaming a body right now, bounded by limits.concurrentuploads.
   std::atomic<int>& uploads_in_flight;
+  // Writes each request's changes to the change log before the answer goes out; null when
+  // nothing is recorded (read-only registry).
+  ChangeRecorder* recorder = nullptr;
+  // Pulls (GET of a manifest or blob) are recorded too: some notification endpoint wants
+  // them. Off otherwise: a pull then costs no write.
+  bool record_pulls = false;
 };
 
 }  // namespace regfs::httpd

@@ -1,8 +1,9 @@
 #include "regfs/core/backend.h"
 
 namespace regfs {
+namespace {
 
-Result<Backend> OpenBackend(const StorageOptions& options) {
+Result<Backend> OpenDriverAndFeed(const StorageOptions& options) {
   Backend backend;
   if (options.driver == "inmemory") {
     backend.driver = NewInMemoryDriver();
@@ -13,9 +14,10 @@ Result<Backend> OpenBackend(const StorageOptions& options) {
     auto driver = NewS3Driver(options.s3);
     if (!driver.ok()) return driver.status();
     backend.driver = *driver;
-    // The object store's change log (if-absent event objects) is not written yet: mounts of
-    // a bucket see other processes' changes after their cache timeouts only.
-    backend.no_feed = "the object-store driver keeps no change feed yet";
+    // The change feed (a hint for mounts) is a local journal; a bucket has the change log
+    // only, which mounts do not read yet: they see other processes' changes after their
+    // cache timeouts.
+    backend.no_feed = "the object-store driver keeps no change feed";
     return backend;
   }
   if (options.driver != "filesystem") {
@@ -31,6 +33,14 @@ Result<Backend> OpenBackend(const StorageOptions& options) {
   } else {
     backend.no_feed = feed.status().message();
   }
+  return backend;
+}
+
+}  // namespace
+
+Result<Backend> OpenBackend(const StorageOptions& options) {
+  auto backend = OpenDriverAndFeed(options);
+  if (backend.ok()) backend->log = OpenChangeLog(backend->driver);
   return backend;
 }
 

@@ -4,11 +4,11 @@
 #include <algorithm>
 #include <ctime>
 #include <functional>
-#include <random>
 #include <vector>
 
 #include "layout.h"
 #include "regfs/core/names.h"
+#include "regfs/core/uuid.h"
 #include "registry_impl.h"
 
 namespace regfs {
@@ -34,20 +34,6 @@ bool IsValidUploadId(const std::string& id) {
     if (!ok) return false;
   }
   return true;
-}
-
-std::string NewUploadId() {
-  thread_local std::mt19937_64 rng(std::random_device{}());
-  uint64_t hi = rng(), lo = rng();
-  // Version 4, variant 1 UUID.
-  hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
-  lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
-  char buf[37];
-  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
-                static_cast<unsigned>((hi >> 16) & 0xffff), static_cast<unsigned>(hi & 0xffff),
-                static_cast<unsigned>(lo >> 48),
-                static_cast<unsigned long long>(lo & 0xffffffffffffULL));
-  return buf;
 }
 
 std::string Rfc3339(std::chrono::system_clock::time_point t) {
@@ -81,7 +67,7 @@ Result<std::unique_ptr<StorageLock>> RegistryImpl::LockRepository(const std::str
 Result<UploadInfo> RegistryImpl::StartUpload(const std::string& repo) {
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
   REGFS_RETURN_IF_ERROR(CheckWritable());
-  UploadInfo info{NewUploadId(), 0, std::chrono::system_clock::now()};
+  UploadInfo info{NewUuid(), 0, std::chrono::system_clock::now()};
   Status started =
       driver_.PutContent(layout::UploadStartedAt(repo, info.id), Rfc3339(info.started_at), false);
   if (started.ok()) {

@@ -96,6 +96,9 @@ std::vector<Invalidation> InvalidationsFor(const ChangeEvent& e, const RegistryT
     case ChangeEvent::Kind::kUploadEnded:
       c.Child(Kind::kUploads, repo, Kind::kUpload, e.upload_id);
       break;
+    case ChangeEvent::Kind::kManifestPulled:
+    case ChangeEvent::Kind::kBlobPulled:
+      break;  // reads change nothing the kernel caches
     case ChangeEvent::Kind::kRepositoryDeleted: {
       // The folder may stay (repositories nested below it) without its special folders;
       // dropping a directory's name drops everything the kernel cached below it.

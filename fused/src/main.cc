@@ -6,6 +6,7 @@
 // processes work on the same storage. The FUSE loop runs in its own thread; main waits for
 // a signal (or for the loop to end when someone unmounts) and tears down.
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,7 +25,9 @@
 #include "fuse_bridge.h"
 #include "regfs/config/config.h"
 #include "regfs/core/change_feed.h"
+#include "regfs/core/change_recorder.h"
 #include "regfs/core/registry.h"
+#include "regfs/core/uuid.h"
 #include "registry_tree.h"
 
 extern char** environ;
@@ -119,6 +122,17 @@ bool MountpointUsable(const std::string& mountpoint) {
   return false;
 }
 
+// Who changes the registry through this mount: the user who mounted it.
+std::string MountUser() {
+  passwd pw{};
+  passwd* found = nullptr;
+  char buf[4096];
+  if (::getpwuid_r(::geteuid(), &pw, buf, sizeof buf, &found) == 0 && found != nullptr) {
+    return found->pw_name;
+  }
+  return "uid " + std::to_string(::geteuid());
+}
+
 int Run(int argc, char** argv) {
   auto cmd = SplitCommandLine(argc, argv);
   // libfuse refuses a missing mountpoint as a usage error; say what is wrong instead.
@@ -206,6 +220,21 @@ int Run(int argc, char** argv) {
   auto notifier = std::make_shared<ChangeNotifier>(feed, notifier_options);
   if (feed && !options.read_only) options.listeners.push_back(feed->Publisher());
   options.listeners.push_back(notifier);  // this mount's own changes, at once
+  // A file operation on the mount is a registry operation like a request: it goes to the
+  // durable change log (notifications name the mount's user as the actor).
+  std::shared_ptr<ChangeRecorder> recorder;
+  if (!options.read_only) {
+    recorder = ChangeRecorder::Create(
+        {.log = backend->log,
+         .instance = NewUuid(),
+         .source_addr = "fuse:" + mountpoint,
+         .default_actor = MountUser(),
+         .on_error = [](const Status& s) {
+           std::cerr << "regfs-fused: change log: "
+                     << (s.ok() ? "the storage accepts entries again" : s.message()) << "\n";
+         }});
+    options.listeners.push_back(recorder);
+  }
   auto registry = Registry::Open(options);
   if (!registry.ok()) {
     std::cerr << "regfs-fused: " << registry.status().message() << "\n";
@@ -250,6 +279,7 @@ int Run(int argc, char** argv) {
 
   // After the fork and the signal mask: the thread inherits the blocked signals.
   notifier->Start(se, tree);
+  if (recorder) recorder->StartBackground();
 
   std::atomic<bool> loop_done{false};
   std::thread loop([&] {

@@ -9,6 +9,8 @@ namespace regfs::httpd {
 
 using Poco::Net::HTTPResponse;
 
+// What registry:2's blob pull events say of every blob.
+constexpr char kBlobMediaType[] = "application/octet-stream";
 
 void BlobHandler::Handle(Exchange& ex) {
   const std::string& m = ex.method();
@@ -37,6 +39,7 @@ void BlobHandler::Get(Exchange& ex, const Digest& digest) {
     if (url.ok()) {
       res.set("Docker-Content-Digest", digest.ToString());
       res.set("Location", *url);
+      ex.RecordPull(ChangeEvent::Kind::kBlobPulled, route_.name, digest, 0, kBlobMediaType);
       return ex.SendStatus(HTTPResponse::HTTP_TEMPORARY_REDIRECT);
     }
     if (url.status().code() != Status::Code::kFailedPrecondition) return ex.SendError(url.status());
@@ -73,6 +76,7 @@ void BlobHandler::Get(Exchange& ex, const Digest& digest) {
     blob = ex.registry().OpenBlob(route_.name, digest, first);
     if (!blob.ok()) return ex.SendError(blob.status());
   }
+  ex.RecordPull(ChangeEvent::Kind::kBlobPulled, route_.name, digest, size, kBlobMediaType);
   ex.SendFileBody(status, *blob->reader, first, length);
 }
 

@@ -30,6 +30,9 @@ void ManifestHandler::Get(Exchange& ex) {
   if (!manifest.ok()) return ex.SendError(manifest.status());
   res.set("Docker-Content-Digest", manifest->info.digest.ToString());
   res.set("ETag", "\"" + manifest->info.digest.ToString() + "\"");
+  const bool by_tag = route_.reference.find(':') == std::string::npos;
+  ex.RecordPull(ChangeEvent::Kind::kManifestPulled, route_.name, manifest->info.digest,
+                manifest->info.size, manifest->info.media_type, by_tag ? route_.reference : "");
   ex.SendBody(HTTPResponse::HTTP_OK, manifest->info.media_type, manifest->bytes);
 }
 

@@ -210,6 +210,11 @@ t ln -s "$DEMO_ARM" "$M/demo/_tags/bare" # a bare digest is accepted as the targ
 check "HTTP digest of demo:bare (ln -s with a bare digest)" "$DEMO_ARM" "$(tag_digest demo bare)"
 check "readlink demo/_tags/bare (normalised)" "../_manifests/$DEMO_ARM" "$(t readlink -v "$M/demo/_tags/bare")"
 t rm "$M/demo/_tags/bare"
+# A change through the mount is a registry operation: it is in the change log, by the
+# mount's user (the newest entry; entries are numbered files, temporaries start with a dot).
+entry=$(ls "$ROOT/regfs/log/entries" | sort | tail -n 1)
+check "change log entry of the mount's rm of a tag" "tag_deleted demo bare $(id -un)" \
+    "$(tail -n +2 "$ROOT/regfs/log/entries/$entry" | jq -r '"\(.events[0].kind) \(.events[0].repository) \(.events[0].tag) \(.actor)"')"
 
 step "ln -sfn moves a tag"
 m1=$(t stat -c %.9Y "$M/demo/_tags/amd")

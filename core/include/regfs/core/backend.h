@@ -1,6 +1,6 @@
 // OpenBackend: the one way regfs-httpd and regfs-fused open storage. It picks the driver the
-// configuration names, checks that it can be used, and attaches the change feed that storage
-// keeps for other processes, so neither front end wires drivers or feeds by hand.
+// configuration names, checks that it can be used, and attaches the change feed and the change
+// log that storage keeps for other processes, so neither front end wires them by hand.
 #pragma once
 
 #include <chrono>
@@ -11,6 +11,7 @@
 #include <string>
 
 #include "regfs/core/change_feed.h"
+#include "regfs/core/change_log.h"
 #include "regfs/core/status.h"
 #include "regfs/core/storage_driver.h"
 
@@ -66,6 +67,8 @@ struct Backend {
   // for now, or a filesystem whose journal folder cannot be created): `no_feed` says why.
   std::shared_ptr<ChangeFeed> feed;
   std::string no_feed;
+  // The storage's durable change log, on every driver (in memory: this process's only).
+  std::shared_ptr<ChangeLog> log;
 };
 
 // Opens the storage `options` describes. Fails with a message an operator can act on when

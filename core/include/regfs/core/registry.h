@@ -44,7 +44,11 @@ struct ChangeEvent {
     kTagDeleted,
     kRepositoryDeleted,  // also an emptied namespace folder removed
     kUploadStarted,
-    kUploadEnded  // committed, cancelled, rejected or purged
+    kUploadEnded,  // committed, cancelled, rejected or purged
+    // Reads, not changes: a front end records them in the change log for notifications
+    // when asked to; the Registry itself never emits them.
+    kManifestPulled,
+    kBlobPulled
   };
   Kind kind;
   std::string repository;
