@@ -23,9 +23,11 @@
 #include "auth/token_authenticator.h"
 #include "connection_guard.h"
 #include "logger.h"
+#include "notifications/notifier.h"
 #include "regfs/config/config.h"
 #include "regfs/core/change_feed.h"
 #include "regfs/core/change_recorder.h"
+#include "regfs/core/manifest.h"
 #include "regfs/core/registry.h"
 #include "regfs/core/uuid.h"
 #include "request_router.h"
@@ -51,6 +53,17 @@ void PrintUsage(std::ostream& out) {
          "Every key can be overridden by an environment variable REGISTRY_<SECTION>_<KEY>,\n"
          "e.g. REGISTRY_HTTP_ADDR=127.0.0.1:5000 or\n"
          "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=/srv/registry.\n";
+}
+
+// What a manifest refers to, for events with includereferences: its config and layers, or
+// an index's manifests. Nothing when it is gone or unreadable.
+std::vector<Descriptor> ManifestReferences(Registry& registry, const std::string& repo,
+                                           const Digest& digest) {
+  auto manifest = registry.GetManifest(repo, digest.ToString());
+  if (!manifest.ok()) return {};
+  auto parsed = ParseManifest(manifest->bytes, manifest->info.media_type);
+  if (!parsed.ok()) return {};
+  return parsed->is_index ? parsed->children : parsed->blobs;
 }
 
 // This process as registry:2's events name their source: host:port.
@@ -96,11 +109,17 @@ int Serve(const std::string& config_path) {
   // Every committed change (from this process) goes to the durable change log too, for
   // notifications and garbage collection in whichever process consumes them.
   std::shared_ptr<ChangeRecorder> recorder;
+  // Set once the notifier runs: an entry appended here wakes its delivery threads.
+  std::atomic<Notifier*> deliver_now{nullptr};
   if (!config->read_only) {
     recorder = ChangeRecorder::Start(
         {.log = backend->log,
          .instance = NewUuid(),
          .source_addr = SourceAddress(config->addr),
+         .on_appended =
+             [&deliver_now] {
+               if (Notifier* n = deliver_now.load()) n->Wake();
+             },
          .on_error = [&logger](const Status& s) {
            if (s.ok()) {
              logger.Info("change log: the storage accepts entries again");
@@ -164,11 +183,26 @@ int Serve(const std::string& config_path) {
   }
   Authorizer authorizer(authenticator.get(), std::move(policy));
 
+  // Webhooks, fed from the change log (this process's entries and every other's).
+  std::unique_ptr<Notifier> notifier;
+  if (!config->notifications.endpoints.empty()) {
+    EventOptions events{.configured_host = config->host,
+                        .tls = config->tls.enabled(),
+                        .include_references = config->notifications.include_references,
+                        .references = [&registry](const std::string& repo, const Digest& digest) {
+                          return ManifestReferences(**registry, repo, digest);
+                        }};
+    notifier = std::make_unique<Notifier>(config->notifications, backend->log, backend->driver,
+                                          std::move(events), logger);
+    deliver_now = notifier.get();
+  }
+
   std::atomic<int> in_flight{0};
   std::atomic<int> uploads_in_flight{0};
   std::atomic<bool> shutting_down{false};
   ServerContext context{**registry,    *config,    logger,           in_flight,
-                        shutting_down, authorizer, uploads_in_flight, recorder.get()};
+                        shutting_down, authorizer, uploads_in_flight, recorder.get(),
+                        notifier && notifier->wants_pulls()};
 
   Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams;
   params->setKeepAlive(true);

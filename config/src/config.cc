@@ -6,6 +6,8 @@
 #include <cctype>
 #include <set>
 
+#include "notifications_config.h"
+
 namespace regfs {
 
 namespace {
@@ -83,6 +85,8 @@ const std::set<std::string>& SupportedKeys() {
       "limits.connectionsperclient",
       "limits.headtimeout",
       "catalog.maxentries",
+      "notifications.events.includereferences",
+      "notifications.endpoints",
   };
   return keys;
 }
@@ -539,6 +543,8 @@ Result<Config> ParseConfig(const std::string& path, const std::vector<std::strin
     c.storage_driver = "s3";
     REGFS_RETURN_IF_ERROR(ReadOss(root, &c.s3));
   }
+  REGFS_RETURN_IF_ERROR(
+      ReadNotifications(Lookup(root, "notifications"), &c.notifications));
   REGFS_RETURN_IF_ERROR(Read(root, "storage.redirect.disable", &c.redirect_disabled));
   REGFS_RETURN_IF_ERROR(Read(root, "storage.delete.enabled", &c.delete_enabled));
   REGFS_RETURN_IF_ERROR(Read(root, "storage.maintenance.readonly.enabled", &c.read_only));

@@ -13,6 +13,8 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "regfs/core/uuid.h"
+
 namespace regfs {
 namespace {
 
@@ -21,6 +23,7 @@ constexpr char kFloor[] = "regfs/log/floor";
 constexpr char kHead[] = "regfs/log/head";
 constexpr char kCursors[] = "regfs/log/cursors";
 constexpr char kTrimLock[] = "regfs/log/trim";
+constexpr char kIdentity[] = "regfs/log/id";
 // How long an appender trusts the end of the log it found (see the file comment).
 constexpr std::chrono::seconds kTrustEnd{10};
 // The head hint is rewritten every this many entries, bounding the search from it.
@@ -137,6 +140,19 @@ class StorageChangeLog final : public ChangeLog {
     auto found = FindEnd();
     if (!found.ok()) return found.status();
     return found->first_free - 1;
+  }
+
+  Result<std::string> Identity() override {
+    std::lock_guard<std::mutex> lock(identity_mu_);
+    if (!identity_.empty()) return identity_;
+    Status created = driver_->CreateContent(kIdentity, NewUuid());
+    if (!created.ok() && created.code() != Status::Code::kAlreadyExists) {
+      return created.WithContext("creating the change log's identity");
+    }
+    auto content = driver_->GetContent(kIdentity, 64);
+    if (!content.ok()) return content.status().WithContext("reading the change log's identity");
+    identity_ = *content;
+    return identity_;
   }
 
   Result<std::optional<uint64_t>> LoadCursor(std::string_view consumer) override {
@@ -296,6 +312,8 @@ class StorageChangeLog final : public ChangeLog {
   std::mutex append_mu_;  // one append at a time per process; processes race by CreateContent
   uint64_t next_ = 1;
   std::chrono::steady_clock::time_point next_learnt_{};
+  std::mutex identity_mu_;
+  std::string identity_;
 };
 
 }  // namespace

@@ -92,6 +92,7 @@ Status ChangeRecorder::DrainLocked() {
       return appended.status();
     }
     pending_.pop_front();
+    if (options_.on_appended) options_.on_appended();
   }
   return Status::Ok();
 }

@@ -173,12 +173,90 @@ TEST_F(ConfigTest, OssStorageMapsOntoItsS3Api) {
 }
 
 TEST_F(ConfigTest, UnknownKeysAreNamedInWarnings) {
-  auto c = LoadConfig(Write("version: 0.1\nnotifications: {endpoints: [{name: a, url: http://x}]}\nfoo: bar\n"), {});
+  auto c = LoadConfig(Write("version: 0.1\nredis: {addr: x}\nfoo: bar\n"), {});
   ASSERT_TRUE(c.ok());
   ASSERT_EQ(c->warnings.size(), 2u);
   std::string all = c->warnings[0] + c->warnings[1];
   EXPECT_NE(all.find("foo"), std::string::npos);
-  EXPECT_NE(all.find("notifications"), std::string::npos);
+  EXPECT_NE(all.find("redis"), std::string::npos);
+}
+
+TEST_F(ConfigTest, NotificationEndpointsAsRegistry2WritesThem) {
+  auto c = LoadConfig(Write(R"(version: 0.1
+notifications:
+  events:
+    includereferences: true
+  endpoints:
+    - name: alistener
+      disabled: false
+      url: https://my.listener.com/event
+      headers:
+        Authorization: [Bearer some-token]
+      timeout: 500ms
+      threshold: 5
+      backoff: 1m30s
+      ignoredmediatypes:
+        - application/octet-stream
+      ignore:
+        mediatypes:
+           - application/vnd.docker.image.rootfs.diff.tar.gzip
+        actions:
+           - pull
+    - name: ce
+      url: http://127.0.0.1:9000/
+      format: cloudevents
+      envelope: v2
+      secret: hush
+      maxevents: 50
+      maxage: 2h
+)"), {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->warnings.empty()) << c->warnings[0];
+  EXPECT_TRUE(c->notifications.include_references);
+  ASSERT_EQ(c->notifications.endpoints.size(), 2u);
+  const auto& a = c->notifications.endpoints[0];
+  EXPECT_EQ(a.name, "alistener");
+  EXPECT_EQ(a.url, "https://my.listener.com/event");
+  ASSERT_EQ(a.headers.size(), 1u);
+  EXPECT_EQ(a.headers[0].second, std::vector<std::string>{"Bearer some-token"});
+  EXPECT_EQ(a.timeout, std::chrono::milliseconds(500));
+  EXPECT_EQ(a.threshold, 5);
+  EXPECT_EQ(a.backoff, std::chrono::milliseconds(90'000));
+  EXPECT_EQ(a.ignored_media_types,
+            (std::vector<std::string>{"application/octet-stream",
+                                      "application/vnd.docker.image.rootfs.diff.tar.gzip"}));
+  EXPECT_EQ(a.ignored_actions, std::vector<std::string>{"pull"});
+  EXPECT_EQ(a.format, "envelope");
+  const auto& ce = c->notifications.endpoints[1];
+  EXPECT_EQ(ce.timeout, std::chrono::milliseconds(1000));  // registry:2's default
+  EXPECT_EQ(ce.format, "cloudevents");
+  EXPECT_EQ(ce.envelope_version, "v2");
+  EXPECT_EQ(ce.secret, "hush");
+  EXPECT_EQ(ce.max_pending, 50u);
+  EXPECT_EQ(ce.max_age, std::chrono::hours(2));
+}
+
+TEST_F(ConfigTest, BadNotificationEndpointsAreClearErrors) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"[{name: a, url: ftp://x}]", "http:// or https://"},
+      {"[{url: http://x}]", "needs a name"},
+      {"[{name: a, url: http://x, timeout: -1s}]", "must not be negative"},
+      {"[{name: a, url: http://x, timeout: soon}]", "not a duration"},
+      {"[{name: a, url: http://x}, {name: a, url: http://y}]", "two endpoints are named a"},
+      {"[{name: a, url: http://x, ignore: {actions: [frobnicate]}}]", "unknown action"},
+      {"[{name: a, url: http://x, format: xml}]", "envelope or cloudevents"},
+      {"[{name: a, url: http://x, colour: blue}]", "unknown key colour"},
+      {"{name: a}", "list of endpoints"},
+  };
+  for (const auto& [endpoints, why] : cases) {
+    auto c = LoadConfig(Write(std::string("notifications: {endpoints: ") + endpoints + "}\n"), {});
+    ASSERT_FALSE(c.ok()) << endpoints;
+    EXPECT_NE(c.status().message().find(why), std::string::npos)
+        << endpoints << ": " << c.status().message();
+  }
+  auto secret = LoadConfig(
+      Write("notifications: {endpoints: [{name: a, url: ftp://x, headers: {X: [sekrit]}}]}\n"), {});
+  EXPECT_EQ(secret.status().message().find("sekrit"), std::string::npos);
 }
 
 TEST_F(ConfigTest, TlsAndHtpasswd) {

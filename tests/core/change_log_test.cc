@@ -76,7 +76,7 @@ TEST_P(ChangeLogTest, ProcessesAppendingTogetherShareOneDenseSequence) {
 
   auto batch = OpenAnother()->Read(0, 1000);
   ASSERT_TRUE(batch.ok());
-  ASSERT_EQ(batch->entries.size(), size_t{kAppenders * kEach});
+  ASSERT_EQ(batch->entries.size(), static_cast<size_t>(kAppenders * kEach));
   std::set<std::string> bodies;
   std::vector<int> last_seen(kAppenders, -1);
   for (size_t i = 0; i < batch->entries.size(); ++i) {
@@ -88,7 +88,7 @@ TEST_P(ChangeLogTest, ProcessesAppendingTogetherShareOneDenseSequence) {
     EXPECT_EQ(k, last_seen[a] + 1);
     last_seen[a] = k;
   }
-  EXPECT_EQ(bodies.size(), size_t{kAppenders * kEach});
+  EXPECT_EQ(bodies.size(), static_cast<size_t>(kAppenders * kEach));
 }
 
 TEST_P(ChangeLogTest, ARestartedProcessContinuesTheNumbering) {
@@ -100,6 +100,13 @@ TEST_P(ChangeLogTest, ARestartedProcessContinuesTheNumbering) {
   EXPECT_EQ(*later->Append("after restart"), 151u);
   // The first process learns of the other's entry by losing the create, and moves on.
   EXPECT_EQ(*log->Append("old process"), 152u);
+}
+
+TEST_P(ChangeLogTest, IdentityIsMadeOnceAndSharedByAll) {
+  auto first = OpenChangeLog(driver_)->Identity();
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->size(), 36u);
+  EXPECT_EQ(*OpenAnother()->Identity(), *first);
 }
 
 TEST_P(ChangeLogTest, CursorsAreDurablePerConsumer) {

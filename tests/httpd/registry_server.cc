@@ -256,6 +256,12 @@ void RegistryServer::Stop() {
   Reap(true);
 }
 
+void RegistryServer::Kill() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  Reap(true);
+}
+
 std::string RegistryServer::ReadLog() const {
   std::ifstream in(log_path_, std::ios::binary);
   std::ostringstream content;

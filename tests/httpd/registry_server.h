@@ -60,6 +60,8 @@ class RegistryServer {
   ::testing::AssertionResult Restart(ServerOptions options);
   // SIGTERM, then SIGKILL after 10 s. Safe to call when not running.
   void Stop();
+  // kill -9: no shutdown at all, as in a crash. Safe to call when not running.
+  void Kill();
   // Waits for the process to exit by itself. Returns its exit code (128+N
   // for death by signal N), or nullopt if it is still running at the end.
   std::optional<int> WaitForExit(std::chrono::milliseconds timeout);

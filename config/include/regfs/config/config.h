@@ -106,6 +106,31 @@ struct Config {
   } limits;
   // catalog
   size_t catalog_max_entries = 1000;
+  // notifications: registry:2's webhook endpoints, delivered from the durable change log.
+  struct NotificationEndpoint {
+    std::string name;  // REQUIRED, unique: it names the endpoint's place in the log
+    bool disabled = false;
+    std::string url;  // http:// or https://
+    // Sent with every request; values may be credentials, so they are never logged.
+    std::vector<std::pair<std::string, std::vector<std::string>>> headers;
+    std::chrono::milliseconds timeout{1000};
+    int threshold = 10;  // failures in a row before waiting `backoff` between attempts
+    std::chrono::milliseconds backoff{1000};
+    std::vector<std::string> ignored_media_types;  // ignoredmediatypes and ignore.mediatypes
+    std::vector<std::string> ignored_actions;      // ignore.actions: push, pull, mount, delete
+    // regfs extensions
+    std::string format = "envelope";  // or "cloudevents" (CloudEvents 1.0, structured mode)
+    // envelope: v1 (registry:2 2.8's media type) or v2 (Distribution 3's)
+    std::string envelope_version = "v1";
+    std::string secret;  // when set: X-Regfs-Signature-256 = sha256=HMAC-SHA256(secret, body)
+    // Events not yet delivered beyond these are dropped, oldest first, with a log line.
+    uint64_t max_pending = 100'000;
+    std::chrono::seconds max_age{7 * 24 * 3600};
+  };
+  struct Notifications {
+    bool include_references = false;  // notifications.events.includereferences
+    std::vector<NotificationEndpoint> endpoints;
+  } notifications;
 
   std::vector<std::string> warnings;
 };

@@ -15,6 +15,7 @@
 //   regfs/log/entries/<20-digit number>   "<unix ms>\n<body>", never rewritten
 //   regfs/log/floor                       the oldest number kept (raised before trimming)
 //   regfs/log/head                        a recent number (a hint; appenders start there)
+//   regfs/log/id                          the log's identity (a UUID), created once
 //   regfs/log/cursors/<consumer>          the number a consumer has handled up to
 //
 // Thread safety: every method may be called concurrently, from any number of processes.
@@ -81,6 +82,11 @@ class ChangeLog {
   // The sequence of the newest entry, 0 when nothing was ever appended. Costs a few
   // requests (a search from the head hint): for consumers starting at "now".
   virtual Result<uint64_t> Newest() = 0;
+
+  // A random id of this log, made by whichever process asks first and the same for all
+  // after: with a sequence number it names an entry uniquely among registries (for event
+  // ids a receiver can deduplicate on).
+  virtual Result<std::string> Identity() = 0;
 
   // A consumer's durable position: the sequence it has handled everything up to.
   // `consumer` is [a-z0-9._-]{1,64}. LoadCursor returns nullopt for an unknown consumer.

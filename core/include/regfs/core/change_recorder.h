@@ -38,6 +38,8 @@ struct RecorderOptions {
   std::string instance;            // this process, for ChangeRecord::instance
   std::string source_addr;         // this process's address, for ChangeRecord::source_addr
   std::string default_actor;       // actor of changes outside any scope
+  // Called after each entry went in (a consumer in this process may wake up for it).
+  std::function<void()> on_appended;
   // For the log, on the thread that met the failure; with Ok once kept entries went in.
   std::function<void(const Status&)> on_error;
   size_t max_pending = 10'000;

@@ -81,4 +81,7 @@ class DigestHasher {
 // True when a and b are equal, taking time independent of where they differ.
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
+// HMAC-SHA256 of `data` under `key`: the raw 32 bytes (SigV4 signing, webhook signatures).
+std::string HmacSha256(std::string_view key, std::string_view data);
+
 }  // namespace regfs

@@ -1,8 +1,5 @@
 #include "drivers/s3/sigv4.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <algorithm>
 #include <cctype>
 #include <ctime>
@@ -18,17 +15,6 @@ constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
 
 bool Unreserved(unsigned char c) {
   return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
-}
-
-std::string HmacSha256(std::string_view key, std::string_view data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-           reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len) ==
-      nullptr) {
-    throw std::runtime_error("OpenSSL HMAC-SHA256 failed");
-  }
-  return std::string(reinterpret_cast<const char*>(out), len);
 }
 
 std::string Sha256Hex(std::string_view data) { return Digest::Sha256Of(data).hex(); }
