@@ -15,6 +15,8 @@ constexpr size_t kBatchEntries = 32;
 // Before `threshold` failures in a row, retries come this quickly (or after `backoff`, if
 // that is shorter).
 constexpr std::chrono::milliseconds kQuickRetry{100};
+// How often a process that does not deliver checks whether the deliverer is gone.
+constexpr std::chrono::seconds kLeaseRetry{1};
 // While a receiver fails, how often the limits are checked against the log's newest entry.
 constexpr std::chrono::seconds kLimitCheckInterval{10};
 
@@ -86,12 +88,14 @@ class Notifier::Endpoint : public std::enable_shared_from_this<Notifier::Endpoin
 
   void Run() {
     while (!Stopping()) {
-      auto lease = driver_->Lock("notify:" + config_.name);
+      auto lease = driver_->TryLease("notify:" + config_.name);
       if (!lease.ok()) {
-        // An object store's lease wait timed out (another process delivers), or the
-        // store is unreachable: try again.
-        RecordError("waiting for the delivery lease: " + lease.status().message(), false);
-        Pause(std::chrono::seconds(1));
+        // Another process delivers (it holds the lease), or the store is unreachable: look
+        // again in a second, to take over once that holder is gone.
+        if (lease.status().code() != Status::Code::kFailedPrecondition) {
+          RecordError("taking the delivery lease: " + lease.status().message(), true);
+        }
+        Pause(kLeaseRetry);
         continue;
       }
       if (Stopping()) break;

@@ -2,9 +2,9 @@
 // once and in log order per endpoint, across restarts and replicas.
 //
 // Each enabled endpoint has one delivery thread per process. Among all processes on the
-// storage, only the holder of the endpoint's lease (StorageDriver::Lock("notify:<name>"))
-// delivers; the others wait for it, and take over when its holder dies (flock is released by
-// the kernel; an object store's lease expires after seconds). The holder reads the log from
+// storage, only the holder of the endpoint's lease (StorageDriver::TryLease("notify:<name>"))
+// delivers; the others look every second and take over when its holder dies (flock is
+// released by the kernel; an object store's lease expires after seconds). The holder reads the log from
 // the endpoint's cursor (regfs/log/cursors/notify.<name>), POSTs one log entry's events per
 // request, and moves the cursor once the receiver accepted them. A receiver that fails is
 // retried (after `threshold` failures in a row, every `backoff`) until it accepts, unless the
@@ -50,7 +50,7 @@ class Notifier {
   // identity is read here; failing that, the notifier starts without it and logs why).
   Notifier(const Config::Notifications& config, std::shared_ptr<ChangeLog> log,
            std::shared_ptr<StorageDriver> driver, EventOptions options, const Logger& logger);
-  // Stops the threads (a thread waiting for another process's lease is left to the exit).
+  // Stops the threads (one busy with a slow receiver is left to the exit).
   ~Notifier();
   Notifier(const Notifier&) = delete;
   Notifier& operator=(const Notifier&) = delete;

@@ -70,6 +70,10 @@ class FaultyDriver final : public StorageDriver {
     REGFS_RETURN_IF_ERROR(Change("Delete " + std::string(path)));
     return inner_->Delete(path);
   }
+  Result<std::unique_ptr<StorageLock>> TryLease(std::string_view name) override {
+    REGFS_RETURN_IF_ERROR(Alive());
+    return inner_->TryLease(name);
+  }
   Result<std::unique_ptr<StorageLock>> Lock(std::string_view name) override {
     REGFS_RETURN_IF_ERROR(Alive());
     return inner_->Lock(name);

@@ -261,6 +261,20 @@ TEST_P(StorageDriverTest, CreateContentHasOneWinner) {
   EXPECT_TRUE(driver_->CreateContent("log/1", "again").ok());
 }
 
+TEST_P(StorageDriverTest, LeasesHaveOneHolderAndNeverWait) {
+  auto other_process = factory_.MakeSecond();
+  auto held = driver_->TryLease("notify:ci");
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  EXPECT_EQ(other_process->TryLease("notify:ci").status().code(),
+            Status::Code::kFailedPrecondition);
+  EXPECT_EQ(driver_->TryLease("notify:ci").status().code(), Status::Code::kFailedPrecondition);
+  // A lease is no Lock: the lock of the same name is free, and the lease of another name too.
+  EXPECT_TRUE(driver_->Lock("notify:ci").ok());
+  EXPECT_TRUE(other_process->TryLease("notify:cd").ok());
+  held->reset();
+  EXPECT_TRUE(other_process->TryLease("notify:ci").ok());
+}
+
 TEST_P(StorageDriverTest, RefusesPathsThatEscape) {
   for (const char* bad : {"", "/abs", "a/../b", "..", "./a", "a//b", "a/"}) {
     EXPECT_EQ(driver_->PutContent(bad, "x", false).code(), Status::Code::kInvalidArgument) << bad;

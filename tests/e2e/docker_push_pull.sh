@@ -7,8 +7,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_cmds curl jq python3 tar sha256sum
 BIN=$(registry_bin)
 
-step "start registry and private dockerd"
-start_registry "$BIN" "$TEST_TMP/data" "$(free_port)"
+step "start registry (notifying a webhook receiver) and private dockerd"
+start_receiver "$TEST_TMP/events"
+start_registry "$BIN" "$TEST_TMP/data" "$(free_port)" "$(notify_yaml "$RECEIVER_PORT")"
 start_dockerd
 REG="127.0.0.1:$REGISTRY_PORT"
 IMG="$REG/team/app"
@@ -61,6 +62,18 @@ ok "pushed v2 -> $d2"
 d1again=$(docker_push "$IMG:v1")
 expect_eq "digest of v1 pushed again" "$d1" "$d1again"
 
+step "the pushes' webhook events"
+events_settle "$TEST_TMP/events"
+expect_eq "manifest push events (tag digest), in push order" "v1 $d1 v2 $d2 v1 $d1 " \
+    "$(events "$TEST_TMP/events" | jq -r 'select(.action == "push" and .target.tag != null) |
+        "\(.target.tag) \(.target.digest)"' | tr '\n' ' ')"
+expect_eq "media type of the manifest push events" application/vnd.docker.distribution.manifest.v2+json \
+    "$(events "$TEST_TMP/events" | jq -r 'select(.target.tag != null) | .target.mediaType' | sort -u)"
+expect_eq "blob push events: config and 4 layers of v1, config and 1 layer of v2" 7 \
+    "$(events "$TEST_TMP/events" | jq -r 'select(.action == "push" and .target.tag == null) | .target.digest' | sort -u | wc -l)"
+expect_eq "user agent of the events" docker/ \
+    "$(events "$TEST_TMP/events" | jq -r '.useragent' | sort -u | cut -c1-7)"
+
 step "check the registry view with curl"
 expect_eq "tags/list of team/app" "v1 v2" "$(tags_of team/app)"
 [[ " $(catalog) " == *" team/app "* ]] || fail "team/app missing from /v2/_catalog: $(catalog)"
@@ -81,10 +94,19 @@ docker rmi -f "$IMG:v1" "$IMG:v2" regfs-e2e/base:1 >/dev/null
 left=$(docker image ls -aq)
 [[ -z "$left" ]] || fail "images still present after rmi: $left"
 ok "local image store is empty"
+events_settle "$TEST_TMP/events"
+before_pull=$(events "$TEST_TMP/events" | wc -l)
 docker_pull "$IMG:v1"
 expect_eq "image ID of v1 after pull" "$image_id" "$(docker image inspect -f '{{.Id}}' "$IMG:v1")"
 expect_eq "layer diff IDs of v1 after pull" "$layers" "$(docker image inspect -f '{{json .RootFS.Layers}}' "$IMG:v1")"
 expect_eq "repo digest of v1 after pull" "$IMG@$d1" "$(docker image inspect -f '{{index .RepoDigests 0}}' "$IMG:v1")"
+events_settle "$TEST_TMP/events"
+pulled=$(events "$TEST_TMP/events" | tail -n +$((before_pull + 1)) | jq -c 'select(.action == "pull")')
+# docker resolves the tag with a HEAD (no pull) and GETs the manifest by digest.
+expect_eq "manifest pull events of docker pull v1" "$d1" \
+    "$(jq -r 'select(.target.mediaType != "application/octet-stream") | .target.digest' <<<"$pulled" | sort -u)"
+expect_eq "blob pull events of docker pull v1: config and 4 layers" 5 \
+    "$(jq -r 'select(.target.mediaType == "application/octet-stream") | .target.digest' <<<"$pulled" | sort -u | wc -l)"
 docker_pull "$IMG:v2"
 expect_eq "image ID of v2 after pull" "$image_id2" "$(docker image inspect -f '{{.Id}}' "$IMG:v2")"
 expect_eq "layer diff IDs of v2 after pull" "$layers2" "$(docker image inspect -f '{{json .RootFS.Layers}}' "$IMG:v2")"

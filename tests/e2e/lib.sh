@@ -817,3 +817,41 @@ stop_workers() {
     done
     WORKER_PIDS=()
 }
+
+# ---------------------------------------------------------------- webhooks
+
+# start_receiver DIR: a webhook receiver (tests/support/webhook_receiver.py) recording into
+# DIR, stopped at exit; sets RECEIVER_PORT.
+start_receiver() {
+    mkdir -p "$1"
+    "$PYTHON" "$E2E_DIR/../support/webhook_receiver.py" "$1" >"$1/out.log" 2>&1 &
+    local pid=$!
+    on_exit "kill $pid 2>/dev/null || true"
+    wait_until 10 "the webhook receiver" test -s "$1/port" || fail "webhook receiver did not start"
+    RECEIVER_PORT=$(cat "$1/port")
+}
+
+# notify_yaml PORT: a notifications section with one endpoint, e2e, to the receiver on PORT.
+notify_yaml() {
+    printf 'notifications:\n  endpoints:\n    - name: e2e\n      url: http://127.0.0.1:%s/events\n      timeout: 2s\n      threshold: 3\n      backoff: 200ms\n' "$1"
+}
+
+# events DIR: one line per event the receiver in DIR accepted, normalised for comparison
+# with another registry's: ids, times, request ids and addresses differ by nature.
+events() {
+    [[ -f "$1/requests.jsonl" ]] || return 0
+    jq -c '.body | fromjson | .events[] | {action, target: (.target | {mediaType, digest, size,
+        length, repository, fromRepository, tag}), method: .request.method,
+        useragent: (.request.useragent | split(" ")[0])}' "$1/requests.jsonl"
+}
+
+# events_settle DIR: waits until the number of events stops growing (1 s without news).
+events_settle() {
+    local last=-1 n
+    for _ in $(seq 1 60); do
+        n=$(events "$1" | wc -l)
+        [[ "$n" == "$last" ]] && return 0
+        last=$n
+        sleep 1
+    done
+}

@@ -133,6 +133,14 @@ class StorageDriver {
   // will need a lease of its own (a conditional write or a lock service).
   virtual Result<std::unique_ptr<StorageLock>> Lock(std::string_view name) = 0;
 
+  // A lease for a role one process plays at a time among all using this storage (e.g.
+  // delivering one webhook endpoint's events), held for as long as the holder keeps the
+  // returned object. Unlike Lock it never waits and never shares: each name is its own
+  // lease, apart from every Lock. FailedPrecondition when another holder has it now. A
+  // holder that dies loses it: on the filesystem at once (flock on regfs/leases/<hash>), on
+  // an object store once its expiry passes (seconds; the holder renews it meanwhile).
+  virtual Result<std::unique_ptr<StorageLock>> TryLease(std::string_view name) = 0;
+
   // A URL that lets anyone holding it GET the object at `path` for `ttl`, without further
   // credentials (capabilities().presigned_urls). FailedPrecondition when the driver has none.
   virtual Result<std::string> SignedURL(std::string_view path, std::chrono::seconds ttl) {

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <random>
 
+#include "drivers/name_hash.h"
 #include "regfs/core/storage_driver.h"
 
 namespace regfs {
@@ -134,10 +135,8 @@ class FlockLock final : public StorageLock {
 // The lock file for a name: 256 files at most, named by a hash every process computes alike
 // (FNV-1a, not std::hash, whose values are not promised to agree between builds).
 std::string LockFileName(std::string_view name) {
-  uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : name) h = (h ^ c) * 1099511628211ull;
   char buf[16];
-  std::snprintf(buf, sizeof buf, "%02x", static_cast<unsigned>(h % 256));
+  std::snprintf(buf, sizeof buf, "%02x", static_cast<unsigned>(Fnv1a64(name) % 256));
   return buf;
 }
 
@@ -310,6 +309,30 @@ class FilesystemDriver final : public StorageDriver {
       if (errno == EINTR) continue;
       int err = errno;
       ::close(fd);
+      return Status::FromErrno("flock " + path, err);
+    }
+    return std::unique_ptr<StorageLock>(new FlockLock(fd));
+  }
+
+  Result<std::unique_ptr<StorageLock>> TryLease(std::string_view name) override {
+    // One file per name (leases are few: one per role), apart from Lock's shared files.
+    const std::string dir = root_ + "/regfs/leases";
+    char hash[17];
+    std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(Fnv1a64(name)));
+    const std::string path = dir + "/" + hash;
+    int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == ENOENT) {
+      REGFS_RETURN_IF_ERROR(MakeDirs(dir));
+      fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
+    }
+    if (fd < 0) return Status::FromErrno("open lease " + path, errno);
+    while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      if (err == EWOULDBLOCK) {
+        return Status::FailedPrecondition("lease " + std::string(name) + " is held");
+      }
       return Status::FromErrno("flock " + path, err);
     }
     return std::unique_ptr<StorageLock>(new FlockLock(fd));

@@ -24,6 +24,7 @@ class MemoryState {
   std::mutex mu;
   std::array<std::mutex, 64> named_locks;  // StorageDriver::Lock, by hash of the name
   std::map<std::string, Entry, std::less<>> files;  // GUARDED_BY(mu)
+  std::set<std::string, std::less<>> leases;         // held TryLease names; GUARDED_BY(mu)
 
   // True when some file lies below `dir`. REQUIRES: mu held.
   bool HasChildren(const std::string& dir) {
@@ -63,6 +64,20 @@ class MemoryLock final : public StorageLock {
  private:
   std::shared_ptr<MemoryState> state_;  // keeps the mutex alive
   std::unique_lock<std::mutex> lock_;
+};
+
+class MemoryLease final : public StorageLock {
+ public:
+  MemoryLease(std::shared_ptr<MemoryState> state, std::string name)
+      : state_(std::move(state)), name_(std::move(name)) {}
+  ~MemoryLease() override {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    state_->leases.erase(name_);
+  }
+
+ private:
+  std::shared_ptr<MemoryState> state_;
+  std::string name_;
 };
 
 class MemoryWriter final : public FileWriter {
@@ -199,6 +214,14 @@ class MemoryDriver final : public StorageDriver {
     std::mutex& mu =
         state_->named_locks[std::hash<std::string_view>{}(name) % state_->named_locks.size()];
     return std::unique_ptr<StorageLock>(new MemoryLock(state_, mu));
+  }
+
+  Result<std::unique_ptr<StorageLock>> TryLease(std::string_view name) override {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    if (!state_->leases.emplace(name).second) {
+      return Status::FailedPrecondition("lease " + std::string(name) + " is held");
+    }
+    return std::unique_ptr<StorageLock>(new MemoryLease(state_, std::string(name)));
   }
 
  private:

@@ -18,6 +18,7 @@
 #include <random>
 #include <thread>
 
+#include "drivers/name_hash.h"
 #include "drivers/s3/s3_client.h"
 #include "drivers/s3/s3_responses.h"
 #include "regfs/core/backend.h"
@@ -49,10 +50,8 @@ bool IsCreateConflict(const Status& put) {
 }
 
 std::string Fnv1aHex(std::string_view text) {
-  uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
   char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(Fnv1a64(text)));
   return buf;
 }
 
@@ -605,30 +604,11 @@ class S3Driver final : public StorageDriver {
   Result<std::unique_ptr<StorageLock>> Lock(std::string_view name) override {
     // Beside docker/registry/v2, not in it, as on the filesystem.
     const std::string key = prefix_ + "regfs/leases/" + Fnv1aHex(name);
-    const std::string token = RandomToken();
     const auto deadline = std::chrono::steady_clock::now() + kLeaseWait;
     std::chrono::milliseconds pause{5};
     while (true) {
-      auto created = objects_->PutObject(key, LeaseBody(token), {{"If-None-Match", "*"}});
-      if (created.ok()) {
-        return std::unique_ptr<StorageLock>(new S3Lease(objects_, key, token, created->etag));
-      }
-      const Status& put = created.status();
-      if (!IsCreateConflict(put)) {
-        return put.WithContext("taking lease " + std::string(name));
-      }
-      auto held = objects_->client().Send({"GET", key, {}, {}, {}}, 4096);
-      if (held.ok()) {
-        auto at = held->body.find("expires ");
-        int64_t until = at == std::string::npos ? 0 : std::atoll(held->body.c_str() + at + 8);
-        if (until < UnixMillis(std::chrono::system_clock::now())) {
-          // Its holder died (or hung): the lease is free to take.
-          (void)objects_->DeleteOne(key);
-          continue;
-        }
-      } else if (!held.status().IsNotFound()) {
-        return held.status();
-      }
+      auto taken = TakeLease(key, name);
+      if (!taken.ok() || *taken) return std::move(*taken);
       if (std::chrono::steady_clock::now() > deadline) {
         return Status::Unavailable("lease " + std::string(name) + " stayed taken for " +
                                    std::to_string(kLeaseWait.count()) + " s");
@@ -636,6 +616,15 @@ class S3Driver final : public StorageDriver {
       std::this_thread::sleep_for(pause);
       pause = std::min(pause * 2, std::chrono::milliseconds(200));
     }
+  }
+
+  Result<std::unique_ptr<StorageLock>> TryLease(std::string_view name) override {
+    // Its own key space, so a role's lease never is a Lock of the same name.
+    const std::string key = prefix_ + "regfs/leases/role-" + Fnv1aHex(name);
+    auto taken = TakeLease(key, name);
+    if (!taken.ok()) return taken.status();
+    if (!*taken) return Status::FailedPrecondition("lease " + std::string(name) + " is held");
+    return std::move(*taken);
   }
 
   Result<std::string> SignedURL(std::string_view path, std::chrono::seconds ttl) override {
@@ -648,6 +637,29 @@ class S3Driver final : public StorageDriver {
     return Status::InvalidArgument("invalid storage path '" + std::string(path) + "'");
   }
   std::string Key(std::string_view path) const { return prefix_ + std::string(path); }
+
+  // One attempt at the lease object `key`: the lease, null when a live holder has it, or
+  // the store's error. An expired lease (its holder died or hung) is removed and taken.
+  Result<std::unique_ptr<StorageLock>> TakeLease(const std::string& key, std::string_view name) {
+    const std::string token = RandomToken();
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      auto created = objects_->PutObject(key, LeaseBody(token), {{"If-None-Match", "*"}});
+      if (created.ok()) {
+        return std::unique_ptr<StorageLock>(new S3Lease(objects_, key, token, created->etag));
+      }
+      if (!IsCreateConflict(created.status())) {
+        return created.status().WithContext("taking lease " + std::string(name));
+      }
+      auto held = objects_->client().Send({"GET", key, {}, {}, {}}, 4096);
+      if (held.status().IsNotFound()) continue;  // released meanwhile
+      if (!held.ok()) return held.status();
+      auto at = held->body.find("expires ");
+      int64_t until = at == std::string::npos ? 0 : std::atoll(held->body.c_str() + at + 8);
+      if (until >= UnixMillis(std::chrono::system_clock::now())) break;
+      (void)objects_->DeleteOne(key);
+    }
+    return std::unique_ptr<StorageLock>();
+  }
 
   Result<s3::ListPage> ListPage(const std::string& prefix, const std::string& delimiter,
                                 const std::string& token, int max_keys) {
