@@ -54,7 +54,7 @@ class StorageChangeLog final : public ChangeLog {
  public:
   explicit StorageChangeLog(std::shared_ptr<StorageDriver> driver) : driver_(std::move(driver)) {}
 
-  Result<uint64_t> Append(std::string_view body) override {
+  Result<uint64_t> Append(std::string_view body, bool durable) override {
     if (body.size() > kMaxBodyBytes) {
       return Status::InvalidArgument("change log entry of " + std::to_string(body.size()) +
                                      " bytes is over the limit");
@@ -71,7 +71,7 @@ class StorageChangeLog final : public ChangeLog {
     }
     int conflicts = 0;
     while (true) {
-      Status created = driver_->CreateContent(EntryPath(next_), content);
+      Status created = driver_->CreateContent(EntryPath(next_), content, durable);
       if (created.code() == Status::Code::kAlreadyExists) {
         // Another process appended first: the next number, or a fresh search after many.
         previous_seen = true;

@@ -1,5 +1,7 @@
 #include "regfs/core/change_recorder.h"
 
+#include <algorithm>
+
 namespace regfs {
 namespace {
 
@@ -78,7 +80,10 @@ Status ChangeRecorder::Append(const ChangeRecord& record) {
         "a change log entry was dropped: " + std::to_string(options_.max_pending) +
         " entries are waiting for the storage to accept them"));
   }
-  pending_.push_back(std::move(body));
+  const bool durable = std::any_of(record.events.begin(), record.events.end(), [](const auto& e) {
+    return e.kind != ChangeEvent::Kind::kManifestPulled && e.kind != ChangeEvent::Kind::kBlobPulled;
+  });
+  pending_.push_back({std::move(body), durable});
   Status s = DrainLocked();
   if (!s.ok()) Report(s.WithContext("change log entry kept for a retry"));
   return s;
@@ -86,7 +91,7 @@ Status ChangeRecorder::Append(const ChangeRecord& record) {
 
 Status ChangeRecorder::DrainLocked() {
   while (!pending_.empty()) {
-    auto appended = options_.log->Append(pending_.front());
+    auto appended = options_.log->Append(pending_.front().body, pending_.front().durable);
     if (!appended.ok()) {
       failed_appends_.fetch_add(1);
       return appended.status();

@@ -10,8 +10,9 @@ namespace {
 // How often a delivery thread that is up to date looks at the log for other processes'
 // entries (this process's own wake it at once).
 constexpr std::chrono::milliseconds kPollInterval{500};
-// Entries read from the log at a time.
-constexpr size_t kBatchEntries = 32;
+// Entries read from the log at a time; events sent in one envelope at most.
+constexpr size_t kBatchEntries = 64;
+constexpr size_t kEventsPerRequest = 32;
 // Before `threshold` failures in a row, retries come this quickly (or after `backoff`, if
 // that is shorter).
 constexpr std::chrono::milliseconds kQuickRetry{100};
@@ -156,84 +157,117 @@ class Notifier::Endpoint : public std::enable_shared_from_this<Notifier::Endpoin
         if (!Pause(kPollInterval)) return;
         continue;
       }
-      for (const LogEntry& entry : batch->entries) {
-        if (!Deliver(entry)) return;  // stopping
-        at = entry.sequence;
-        SaveCursor(at);
+      // The batch's events go out in as few requests as the format allows; the cursor
+      // moves once per batch (a crash in between sends those events again, same ids).
+      for (const Request& request : Requests(batch->entries)) {
+        if (!Send(request)) {  // stopping
+          SaveCursor(at);
+          return;
+        }
+        at = request.last_sequence;
       }
+      at = batch->entries.back().sequence;
+      SaveCursor(at);
     }
   }
 
-  // Delivers one entry's events (or decides to drop them). False when stopping first.
-  bool Deliver(const LogEntry& entry) {
-    auto record = DecodeChangeRecord(entry.body);
-    if (!record.ok()) {
-      logger_.Warn("notifications endpoint " + config_.name + ": log entry " +
-                   std::to_string(entry.sequence) + " is unreadable and skipped: " +
-                   record.status().message());
-      return true;
-    }
-    std::vector<Poco::JSON::Object::Ptr> events;
-    for (auto& e : EventsOf(entry, *record, options_)) {
-      if (!IsIgnored(*e, config_)) events.push_back(e);
-    }
-    if (events.empty()) return true;
-    std::vector<std::pair<std::string, std::string>> requests;  // content type, body
-    if (config_.format == "cloudevents") {
-      for (const auto& e : events) requests.emplace_back(kCloudEventsMediaType, CloudEventBody(*e));
-    } else {
-      requests.emplace_back(EnvelopeMediaType(config_), EnvelopeBody(events));
-    }
-    const size_t per_request = config_.format == "cloudevents" ? 1 : events.size();
-    for (const auto& [content_type, body] : requests) {
-      int failures_in_row = 0;
-      auto next_limit_check = std::chrono::steady_clock::now();
-      while (true) {
-        if (Stopping()) return false;
-        Status sent = sender_.Post(content_type, body);
-        if (sent.ok()) {
-          if (failures_in_row > 0) {
-            logger_.Info("notifications endpoint " + config_.name + ": delivered again after " +
-                         std::to_string(failures_in_row) + " failed attempts");
-          }
-          std::lock_guard<std::mutex> lock(mu_);
-          state_.delivered += per_request;
-          state_.last_success = std::chrono::system_clock::now();
-          state_.last_error.clear();
-          break;
-        }
-        ++failures_in_row;
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          ++state_.failures;
-          state_.last_error = sent.message();
-        }
-        if (failures_in_row == 1 || failures_in_row % std::max(1, config_.threshold) == 0) {
-          logger_.Warn("notifications endpoint " + config_.name + ": delivery of log entry " +
-                       std::to_string(entry.sequence) + " failed (" + sent.message() +
-                       "); retrying");
-        }
-        if (std::chrono::steady_clock::now() >= next_limit_check) {
-          next_limit_check = std::chrono::steady_clock::now() + kLimitCheckInterval;
-          if (OverLimits(entry)) {
-            logger_.Error("notifications endpoint " + config_.name + ": dropped the " +
-                          std::to_string(events.size()) + " events of log entry " +
-                          std::to_string(entry.sequence) +
-                          ": the receiver has refused them past the endpoint's limits "
-                          "(maxevents " + std::to_string(config_.max_pending) + ", maxage " +
-                          std::to_string(config_.max_age.count()) + "s)");
-            std::lock_guard<std::mutex> lock(mu_);
-            state_.dropped += events.size();
-            return true;
-          }
-        }
-        const auto wait = failures_in_row >= config_.threshold
-                              ? config_.backoff
-                              : std::min(config_.backoff, kQuickRetry);
-        if (!Pause(wait)) return false;
+  // One POST: the events of consecutive log entries.
+  struct Request {
+    std::string content_type;
+    std::string body;
+    size_t events = 0;
+    LogEntry first;  // the oldest entry in it, for the limits
+    uint64_t last_sequence = 0;
+  };
+
+  // The requests that carry the entries' events, in order: with the envelope, up to
+  // kEventsPerRequest events from consecutive entries each; with CloudEvents, one each.
+  std::vector<Request> Requests(const std::vector<LogEntry>& entries) {
+    std::vector<Request> out;
+    std::vector<Poco::JSON::Object::Ptr> pending;
+    const LogEntry* first = nullptr;
+    uint64_t last = 0;
+    auto flush = [&] {
+      if (pending.empty()) return;
+      out.push_back({EnvelopeMediaType(config_), EnvelopeBody(pending), pending.size(), *first, last});
+      pending.clear();
+      first = nullptr;
+    };
+    for (const LogEntry& entry : entries) {
+      auto record = DecodeChangeRecord(entry.body);
+      if (!record.ok()) {
+        logger_.Warn("notifications endpoint " + config_.name + ": log entry " +
+                     std::to_string(entry.sequence) + " is unreadable and skipped: " +
+                     record.status().message());
+        continue;
       }
+      for (auto& e : EventsOf(entry, *record, options_)) {
+        if (IsIgnored(*e, config_)) continue;
+        if (config_.format == "cloudevents") {
+          out.push_back({kCloudEventsMediaType, CloudEventBody(*e), 1, entry, entry.sequence});
+          continue;
+        }
+        if (first == nullptr) first = &entry;
+        pending.push_back(e);
+        last = entry.sequence;
+      }
+      if (pending.size() >= kEventsPerRequest) flush();
     }
-    return true;
+    flush();
+    return out;
+  }
+
+  // Sends until the receiver accepts, or the events are over the limits (dropped). False
+  // when stopping first.
+  bool Send(const Request& request) {
+    int failures_in_row = 0;
+    auto next_limit_check = std::chrono::steady_clock::now();
+    while (true) {
+      if (Stopping()) return false;
+      Status sent = sender_.Post(request.content_type, request.body);
+      if (sent.ok()) {
+        if (failures_in_row > 0) {
+          logger_.Info("notifications endpoint " + config_.name + ": delivered again after " +
+                       std::to_string(failures_in_row) + " failed attempts");
+        }
+        std::lock_guard<std::mutex> lock(mu_);
+        state_.delivered += request.events;
+        state_.last_success = std::chrono::system_clock::now();
+        state_.last_error.clear();
+        return true;
+      }
+      ++failures_in_row;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++state_.failures;
+        state_.last_error = sent.message();
+      }
+      if (failures_in_row == 1 || failures_in_row % std::max(1, config_.threshold) == 0) {
+        logger_.Warn("notifications endpoint " + config_.name + ": delivery of log entries " +
+                     std::to_string(request.first.sequence) + " to " +
+                     std::to_string(request.last_sequence) + " failed (" + sent.message() +
+                     "); retrying");
+      }
+      if (std::chrono::steady_clock::now() >= next_limit_check) {
+        next_limit_check = std::chrono::steady_clock::now() + kLimitCheckInterval;
+        if (OverLimits(request.first)) {
+          logger_.Error("notifications endpoint " + config_.name + ": dropped " +
+                        std::to_string(request.events) + " events of log entries " +
+                        std::to_string(request.first.sequence) + " to " +
+                        std::to_string(request.last_sequence) +
+                        ": the receiver has refused them past the endpoint's limits "
+                        "(maxevents " + std::to_string(config_.max_pending) + ", maxage " +
+                        std::to_string(config_.max_age.count()) + "s)");
+          std::lock_guard<std::mutex> lock(mu_);
+          state_.dropped += request.events;
+          return true;
+        }
+      }
+      const auto wait = failures_in_row >= config_.threshold
+                            ? config_.backoff
+                            : std::min(config_.backoff, kQuickRetry);
+      if (!Pause(wait)) return false;
+    }
   }
 
   bool OverLimits(const LogEntry& entry) {
@@ -266,7 +300,7 @@ class Notifier::Endpoint : public std::enable_shared_from_this<Notifier::Endpoin
 
   const Config::NotificationEndpoint config_;
   const std::string consumer_;
-  const WebhookSender sender_;
+  WebhookSender sender_;
   const std::shared_ptr<ChangeLog> log_;
   const std::shared_ptr<StorageDriver> driver_;
   const EventOptions options_;

@@ -44,9 +44,9 @@ class FaultyDriver final : public StorageDriver {
     REGFS_RETURN_IF_ERROR(Change("PutContent " + std::string(path)));
     return inner_->PutContent(path, content, durable);
   }
-  Status CreateContent(std::string_view path, std::string_view content) override {
+  Status CreateContent(std::string_view path, std::string_view content, bool durable) override {
     REGFS_RETURN_IF_ERROR(Change("CreateContent " + std::string(path)));
-    return inner_->CreateContent(path, content);
+    return inner_->CreateContent(path, content, durable);
   }
   Result<std::unique_ptr<FileReader>> OpenReader(std::string_view path, uint64_t offset) override {
     REGFS_RETURN_IF_ERROR(Alive());

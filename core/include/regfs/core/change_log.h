@@ -70,9 +70,11 @@ class ChangeLog {
  public:
   virtual ~ChangeLog() = default;
 
-  // Appends one entry and returns its sequence number once it is durable. `body` is at most
-  // kMaxBodyBytes. Fails (and appends nothing) when the storage cannot be written.
-  virtual Result<uint64_t> Append(std::string_view body) = 0;
+  // Appends one entry and returns its sequence number once it is durable (without
+  // `durable`: once it survives a crash of this process, for entries whose loss in a power
+  // cut is tolerable, such as pulls). `body` is at most kMaxBodyBytes. Fails (and appends
+  // nothing) when the storage cannot be written.
+  virtual Result<uint64_t> Append(std::string_view body, bool durable = true) = 0;
   static constexpr size_t kMaxBodyBytes = 256 * 1024;
 
   // Up to `max_entries` entries after `after` (0: from the start), oldest first. An empty

@@ -8,7 +8,9 @@
 // front end does before it answers, so an answered client knows the entry is durable.
 // Changes made outside any scope (purging abandoned uploads) are appended one entry each.
 // Upload start and end are not recorded: nobody consumes them, and they would cost a write
-// each (the change feed carries them for the mount).
+// each (the change feed carries them for the mount). An entry of pulls only is written
+// without a sync: it survives a crash of the process, not necessarily a power cut, and a
+// pull costs no disk flush.
 //
 // An append that fails (the storage unreachable) does not fail the operation, which has
 // committed already: the entry waits in memory (up to max_pending) and is retried in the
@@ -108,7 +110,11 @@ class ChangeRecorder final : public ChangeListener,
   const RecorderOptions options_;
   mutable std::mutex mu_;
   std::condition_variable wake_;
-  std::deque<std::string> pending_;  // encoded, oldest first
+  struct Pending {
+    std::string body;  // encoded
+    bool durable;      // false for an entry of pulls only
+  };
+  std::deque<Pending> pending_;  // oldest first
   bool stopping_ = false;
   std::atomic<uint64_t> failed_appends_{0};
   std::thread background_;

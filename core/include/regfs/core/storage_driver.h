@@ -101,9 +101,12 @@ class StorageDriver {
 
   // Creates the object only if nothing is at `path`: of several creators racing for one
   // path, in any processes, exactly one succeeds; the others get AlreadyExists and change
-  // nothing. The content is durable before it shows, and shows whole. For records that must
-  // never be overwritten, such as the change log's entries. (A Delete frees the path again.)
-  virtual Status CreateContent(std::string_view path, std::string_view content) = 0;
+  // nothing. The content shows whole; with `durable` it is on stable storage before it
+  // shows (without, it survives a crash of the process but maybe not of the machine). For
+  // records that must never be overwritten, such as the change log's entries. (A Delete
+  // frees the path again.)
+  virtual Status CreateContent(std::string_view path, std::string_view content,
+                               bool durable = true) = 0;
 
   // Opens for reading at `offset`. NotFound if missing; a directory is NotFound too.
   virtual Result<std::unique_ptr<FileReader>> OpenReader(std::string_view path,

@@ -208,10 +208,10 @@ class FilesystemDriver final : public StorageDriver {
     return Status::Ok();
   }
 
-  Status CreateContent(std::string_view path, std::string_view content) override {
+  Status CreateContent(std::string_view path, std::string_view content, bool durable) override {
     if (!IsValidDriverPath(path)) return BadPath(path);
     const std::string full = Full(path);
-    auto tmp = WriteTemporary(full, content, true);
+    auto tmp = WriteTemporary(full, content, durable);
     if (!tmp.ok()) return tmp.status();
     // link(2), unlike rename(2), never replaces: the path's first creator wins, whole.
     Status s = Status::Ok();

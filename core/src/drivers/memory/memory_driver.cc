@@ -143,7 +143,7 @@ class MemoryDriver final : public StorageDriver {
     return Status::Ok();
   }
 
-  Status CreateContent(std::string_view path, std::string_view content) override {
+  Status CreateContent(std::string_view path, std::string_view content, bool) override {
     if (!IsValidDriverPath(path)) return BadPath(path);
     std::lock_guard<std::mutex> lock(state_->mu);
     auto [it, created] = state_->files.try_emplace(

@@ -483,7 +483,8 @@ class S3Driver final : public StorageDriver {
     return objects_->Put(Key(path), content);
   }
 
-  Status CreateContent(std::string_view path, std::string_view content) override {
+  // Every PUT is durable once answered: `durable` changes nothing here.
+  Status CreateContent(std::string_view path, std::string_view content, bool) override {
     if (!IsValidDriverPath(path)) return BadPath(path);
     auto created = objects_->PutObject(Key(path), content, {{"If-None-Match", "*"}});
     if (created.ok()) return Status::Ok();
