@@ -130,8 +130,10 @@ Status ReadNotifications(const YAML::Node& notifications, Config::Notifications*
         out->include_references = refs.as<bool>();
       }
     }
-    const YAML::Node endpoints = section["endpoints"];
+    YAML::Node endpoints = section["endpoints"];
     if (!endpoints || endpoints.IsNull()) return Status::Ok();
+    // REGISTRY_NOTIFICATIONS_ENDPOINTS gives the whole list as YAML text.
+    if (endpoints.IsScalar()) endpoints = YAML::Load(endpoints.as<std::string>());
     if (!endpoints.IsSequence()) {
       return Status::InvalidArgument("notifications.endpoints is a list of endpoints");
     }

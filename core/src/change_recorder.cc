@@ -80,9 +80,11 @@ Status ChangeRecorder::Append(const ChangeRecord& record) {
         "a change log entry was dropped: " + std::to_string(options_.max_pending) +
         " entries are waiting for the storage to accept them"));
   }
-  const bool durable = std::any_of(record.events.begin(), record.events.end(), [](const auto& e) {
-    return e.kind != ChangeEvent::Kind::kManifestPulled && e.kind != ChangeEvent::Kind::kBlobPulled;
-  });
+  const bool durable = options_.sync_entries &&
+                       std::any_of(record.events.begin(), record.events.end(), [](const auto& e) {
+                         return e.kind != ChangeEvent::Kind::kManifestPulled &&
+                                e.kind != ChangeEvent::Kind::kBlobPulled;
+                       });
   pending_.push_back({std::move(body), durable});
   Status s = DrainLocked();
   if (!s.ok()) Report(s.WithContext("change log entry kept for a retry"));

@@ -243,37 +243,40 @@ class Notifier::Endpoint : public std::enable_shared_from_this<Notifier::Endpoin
         state_.last_error = sent.message();
       }
       if (failures_in_row == 1 || failures_in_row % std::max(1, config_.threshold) == 0) {
+        auto newest = log_->Newest();
+        const std::string waiting =
+            newest.ok() ? "; " + std::to_string(*newest - request.first.sequence + 1) +
+                              " log entries are waiting"
+                        : "";
         logger_.Warn("notifications endpoint " + config_.name + ": delivery of log entries " +
                      std::to_string(request.first.sequence) + " to " +
                      std::to_string(request.last_sequence) + " failed (" + sent.message() +
-                     "); retrying");
+                     "); retrying" + waiting);
       }
-      if (std::chrono::steady_clock::now() >= next_limit_check) {
+      // The age limit costs nothing to check; the count limit costs a search of the log.
+      bool over = std::chrono::system_clock::now() - request.first.time > config_.max_age;
+      if (!over && std::chrono::steady_clock::now() >= next_limit_check) {
         next_limit_check = std::chrono::steady_clock::now() + kLimitCheckInterval;
-        if (OverLimits(request.first)) {
-          logger_.Error("notifications endpoint " + config_.name + ": dropped " +
-                        std::to_string(request.events) + " events of log entries " +
-                        std::to_string(request.first.sequence) + " to " +
-                        std::to_string(request.last_sequence) +
-                        ": the receiver has refused them past the endpoint's limits "
-                        "(maxevents " + std::to_string(config_.max_pending) + ", maxage " +
-                        std::to_string(config_.max_age.count()) + "s)");
-          std::lock_guard<std::mutex> lock(mu_);
-          state_.dropped += request.events;
-          return true;
-        }
+        auto newest = log_->Newest();
+        over = newest.ok() && *newest - request.first.sequence >= config_.max_pending;
+      }
+      if (over) {
+        logger_.Error("notifications endpoint " + config_.name + ": dropped " +
+                      std::to_string(request.events) + " events of log entries " +
+                      std::to_string(request.first.sequence) + " to " +
+                      std::to_string(request.last_sequence) +
+                      ": the receiver has refused them past the endpoint's limits "
+                      "(maxevents " + std::to_string(config_.max_pending) + ", maxage " +
+                      std::to_string(config_.max_age.count()) + "s)");
+        std::lock_guard<std::mutex> lock(mu_);
+        state_.dropped += request.events;
+        return true;
       }
       const auto wait = failures_in_row >= config_.threshold
                             ? config_.backoff
                             : std::min(config_.backoff, kQuickRetry);
       if (!Pause(wait)) return false;
     }
-  }
-
-  bool OverLimits(const LogEntry& entry) {
-    if (std::chrono::system_clock::now() - entry.time > config_.max_age) return true;
-    auto newest = log_->Newest();
-    return newest.ok() && *newest - entry.sequence >= config_.max_pending;
   }
 
   void SaveCursor(uint64_t at) {

@@ -85,7 +85,7 @@ Status WebhookSender::Post(const std::string& content_type, const std::string& b
                                std::to_string(endpoint_.timeout.count()) + " ms");
   } catch (const Poco::Exception& e) {
     session_.reset();
-    return Status::Unavailable(loggable_url_ + ": " + e.className() + ": " + e.message());
+    return Status::Unavailable(loggable_url_ + ": " + e.displayText());
   } catch (const std::exception& e) {
     session_.reset();
     return Status::Unavailable(loggable_url_ + ": " + e.what());

@@ -236,6 +236,15 @@ notifications:
   EXPECT_EQ(ce.max_age, std::chrono::hours(2));
 }
 
+TEST_F(ConfigTest, NotificationEndpointsFromTheEnvironment) {
+  auto c = LoadConfig("", {"REGISTRY_NOTIFICATIONS_ENDPOINTS=[{name: env, url: \"http://hook:9/x\"}]",
+                           "REGISTRY_NOTIFICATIONS_EVENTS_INCLUDEREFERENCES=true"});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->notifications.endpoints.size(), 1u);
+  EXPECT_EQ(c->notifications.endpoints[0].url, "http://hook:9/x");
+  EXPECT_TRUE(c->notifications.include_references);
+}
+
 TEST_F(ConfigTest, BadNotificationEndpointsAreClearErrors) {
   const std::pair<const char*, const char*> cases[] = {
       {"[{name: a, url: ftp://x}]", "http:// or https://"},

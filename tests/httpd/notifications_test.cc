@@ -263,6 +263,51 @@ TEST_F(SignedCloudEventsTest, EachEventIsACloudEventWithASignature) {
   EXPECT_EQ(server_->ReadLog().find("s3cr3t"), std::string::npos);
 }
 
+class LimitedEndpointTest : public NotificationsTest {
+ protected:
+  std::string Extra() const override { return "maxage: 1s, maxevents: 3"; }
+};
+
+TEST_F(LimitedEndpointTest, EventsRefusedPastTheLimitsAreDroppedWithALogLine) {
+  receiver_.SetMode("fail");
+  ASSERT_TRUE(PushBlob(http(), "ci/limits", "too old to deliver"));
+  EXPECT_TRUE(server_->WaitForLog("dropped 1 events of log entries", std::chrono::seconds(5)));
+  EXPECT_TRUE(server_->WaitForLog("limits (maxevents 3, maxage 1s)"));
+  receiver_.SetMode("ok");
+  ASSERT_TRUE(PushBlob(http(), "ci/limits", "in time"));
+  auto events = receiver_.WaitForEvents(1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  events = receiver_.Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(TargetField(events[0], "digest"), Digest::Sha256Of("in time").ToString());
+}
+
+class ReferencesTest : public NotificationsTest {
+ protected:
+  // includereferences is a section key, not an endpoint's: a whole section here.
+  void SetUp() override {
+    ASSERT_TRUE(receiver_.running());
+    ServerOptions options;
+    options.top_level_extra = "notifications: {events: {includereferences: true}, endpoints: "
+                              "[{name: ci, url: \"" + receiver_.url() + "\"}]}";
+    server_ = std::make_unique<RegistryServer>(options);
+    ASSERT_TRUE(server_->Start());
+  }
+};
+
+TEST_F(ReferencesTest, ManifestEventsListWhatTheManifestRefersTo) {
+  PushedManifest image;
+  ASSERT_TRUE(PushImage(http(), "ci/refs", "v1", kOci, "refs", &image));
+  auto events = receiver_.WaitForEvents(3);
+  ASSERT_EQ(events.size(), 3u);
+  auto refs = Target(events[2])->getArray("references");
+  ASSERT_TRUE(refs);
+  ASSERT_EQ(refs->size(), 2u);  // config and layer
+  EXPECT_EQ(refs->getObject(0)->getValue<std::string>("digest"), TargetField(events[0], "digest"));
+  EXPECT_EQ(refs->getObject(1)->getValue<std::string>("digest"), TargetField(events[1], "digest"));
+  EXPECT_FALSE(Target(events[0])->has("references"));  // blobs refer to nothing
+}
+
 // Two replicas on one storage deliver each event once between them, and the survivor takes
 // over when the delivering one dies.
 TEST(NotificationReplicasTest, EachEventOnceAndTakenOverWhenTheDelivererDies) {

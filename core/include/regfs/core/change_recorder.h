@@ -5,12 +5,17 @@
 // Attach it to RegistryOptions.listeners. A front end opens a Scope around each operation
 // (regfs-httpd: a request; regfs-fused: a file operation): the changes the Registry makes on
 // that thread are collected and appended as one entry when the scope is flushed, which the
-// front end does before it answers, so an answered client knows the entry is durable.
+// front end does before it answers, so an answered client knows the entry is written.
 // Changes made outside any scope (purging abandoned uploads) are appended one entry each.
 // Upload start and end are not recorded: nobody consumes them, and they would cost a write
-// each (the change feed carries them for the mount). An entry of pulls only is written
-// without a sync: it survives a crash of the process, not necessarily a power cut, and a
-// pull costs no disk flush.
+// each (the change feed carries them for the mount).
+//
+// Durability: an entry is written before the answer, so it survives any crash of the
+// process. It is not flushed to the disk on its own (unless sync_entries): like the links
+// that commit a change (registry.h), it reaches the disk in the order it was written, so
+// after a power cut the log holds the changes that survived, up to the last few seconds'
+// worth of entries whose changes may have survived too. A flush per entry would double the
+// cost of a manifest PUT. Entries of pulls only are never flushed.
 //
 // An append that fails (the storage unreachable) does not fail the operation, which has
 // committed already: the entry waits in memory (up to max_pending) and is retried in the
@@ -40,6 +45,8 @@ struct RecorderOptions {
   std::string instance;            // this process, for ChangeRecord::instance
   std::string source_addr;         // this process's address, for ChangeRecord::source_addr
   std::string default_actor;       // actor of changes outside any scope
+  // Flush every entry of changes to stable storage before the answer (see above).
+  bool sync_entries = false;
   // Called after each entry went in (a consumer in this process may wake up for it).
   std::function<void()> on_appended;
   // For the log, on the thread that met the failure; with Ok once kept entries went in.
@@ -112,7 +119,7 @@ class ChangeRecorder final : public ChangeListener,
   std::condition_variable wake_;
   struct Pending {
     std::string body;  // encoded
-    bool durable;      // false for an entry of pulls only
+    bool durable;      // flushed to stable storage (sync_entries, and not pulls only)
   };
   std::deque<Pending> pending_;  // oldest first
   bool stopping_ = false;
