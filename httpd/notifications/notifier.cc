@@ -88,6 +88,11 @@ class Notifier::Endpoint : public std::enable_shared_from_this<Notifier::Endpoin
   }
 
   void Run() {
+    if (Status reachable = sender_.CheckReachable(); !reachable.ok()) {
+      logger_.Warn("notifications endpoint " + config_.name +
+                   ": the receiver does not accept connections now (" + reachable.message() +
+                   "); its events wait in the change log until it does");
+    }
     while (!Stopping()) {
       auto lease = driver_->TryLease("notify:" + config_.name);
       if (!lease.ok()) {

@@ -6,6 +6,8 @@
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/Net/HTTPSClientSession.h>
+#include <Poco/Net/SocketAddress.h>
+#include <Poco/Net/StreamSocket.h>
 #include <Poco/StreamCopier.h>
 #include <Poco/URI.h>
 
@@ -27,6 +29,20 @@ WebhookSender::WebhookSender(Config::NotificationEndpoint endpoint)
                     uri.getPath();
   } catch (const Poco::Exception&) {
     loggable_url_ = "(unparsable url)";
+  }
+}
+
+Status WebhookSender::CheckReachable() const {
+  try {
+    Poco::URI uri(endpoint_.url);
+    Poco::Net::StreamSocket socket;
+    socket.connect(Poco::Net::SocketAddress(uri.getHost(), uri.getPort()),
+                   Poco::Timespan(std::chrono::duration_cast<std::chrono::microseconds>(
+                                      endpoint_.timeout)
+                                      .count()));
+    return Status::Ok();
+  } catch (const Poco::Exception& e) {
+    return Status::Unavailable(loggable_url_ + ": " + e.displayText());
   }
 }
 

@@ -30,6 +30,10 @@ class WebhookSender {
   // saying "HTTP <status>" or what failed (connect, timeout, TLS).
   Status Post(const std::string& content_type, const std::string& body);
 
+  // Whether the receiver accepts a TCP connection within the timeout (sends nothing): for a
+  // warning at start.
+  Status CheckReachable() const;
+
   // The URL without credentials or query, for log lines.
   const std::string& loggable_url() const { return loggable_url_; }
 

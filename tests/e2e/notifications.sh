@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Webhook notifications end to end: the same skopeo push, cross-repository copy, pull and
-# delete against regfs and against registry:2 (Debian's docker-registry), each notifying a
-# real receiver, with the events compared field by field; then changes made through the
-# FUSE mount (rm of a tag, ln -s, rm -r of a repository), delivered by regfs-httpd.
+# Webhook notifications end to end: the same docker push and pull, skopeo push,
+# cross-repository copy, pull and delete against regfs and against registry:2 (Debian's
+# docker-registry), each notifying a real receiver, with the events compared field by
+# field; then changes made through the FUSE mount (rm of a tag, ln -s, rm -r of a
+# repository), delivered by regfs-httpd.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/../fused/lib_fused.sh"
@@ -18,6 +19,13 @@ SRC="$TEST_TMP/src"
 # sequence REG: the client actions both registries see.
 sequence() {
     local reg=$1
+    # docker: push, forget the image, pull it back (by tag: a HEAD, then a GET by digest).
+    docker tag regfs-e2e/notify:1 "$reg/notify/docker:1"
+    docker_push "$reg/notify/docker:1" >/dev/null
+    docker rmi -f "$reg/notify/docker:1" regfs-e2e/notify:1 >/dev/null
+    docker_pull "$reg/notify/docker:1"
+    docker tag "$reg/notify/docker:1" regfs-e2e/notify:1
+    docker rmi "$reg/notify/docker:1" >/dev/null
     push_oci "$SRC" a "$reg/notify/app:1"
     # Same registry, other repository: blobs are mounted, the manifest pushed.
     sk copy --all --preserve-digests --src-tls-verify=false --dest-tls-verify=false \
@@ -29,8 +37,10 @@ sequence() {
         "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "http://$reg/v2/notify/copy/manifests/$dA")"
 }
 
-step "generate an image"
+step "generate an image; a private dockerd with a one-layer image"
 dA=$(mkoci "$SRC" a --layers 2 --size 200000 --seed notify)
+start_dockerd
+docker_import_base regfs-e2e/notify:1 notify 100000
 
 step "registry:2 ($REF_REGISTRY) with an endpoint"
 start_receiver "$TEST_TMP/ref-events"
@@ -54,17 +64,23 @@ log "registry:2 sent $(wc -l <"$TEST_TMP/ref-all.events") events, regfs $(wc -l 
 # a blob HEAD (skopeo checks the source repository's blobs before mounting them); a HEAD
 # reads no content, and regfs sends pulls for GETs only.
 grep -v '"action":"pull".*"method":"HEAD"' "$TEST_TMP/ref-all.events" >"$TEST_TMP/ref.events"
-expect_eq "registry:2's HEAD pulls (left out below)" 2 \
-    "$(grep -c '"action":"pull".*"method":"HEAD"' "$TEST_TMP/ref-all.events")"
-if ! diff <(sort "$TEST_TMP/ref.events") <(sort "$TEST_TMP/regfs.events") >"$TEST_TMP/events.diff"; then
+# dockerd GETs a manifest it pushed itself only if its own metadata does not hold it any
+# more, which varies from run to run: its manifest pulls are left out of the comparison.
+for side in ref regfs; do
+    jq -c 'if .action == "pull" and .target.repository == "notify/docker" and
+        .target.mediaType != "application/octet-stream" then empty else . end' \
+        "$TEST_TMP/$side.events" >"$TEST_TMP/$side.cmp"
+done
+log "registry:2's pulls for HEADs, left out: $(grep -c '"action":"pull".*"method":"HEAD"' "$TEST_TMP/ref-all.events")"
+if ! diff <(sort "$TEST_TMP/ref.cmp") <(sort "$TEST_TMP/regfs.cmp") >"$TEST_TMP/events.diff"; then
     log "registry:2 (<) and regfs (>) differ:"
     cat "$TEST_TMP/events.diff" >&2
     fail "regfs's events differ from registry:2's for the same client actions"
 fi
-ok "the same $(wc -l <"$TEST_TMP/regfs.events") events (sorted) as registry:2"
+ok "the same $(wc -l <"$TEST_TMP/regfs.cmp") events (sorted) as registry:2"
 # Commit order: clients upload blobs in parallel (their order is the client's), but a
 # manifest is pushed only after its blobs, and its event comes after theirs.
-for repo in notify/app notify/copy; do
+for repo in notify/docker notify/app notify/copy; do
     order=$(jq -r "select(.target.repository == \"$repo\" and .action != \"pull\") |
         if .target.mediaType == \"application/octet-stream\" then \"blob\" else \"manifest\" end" \
         "$TEST_TMP/regfs.events" | uniq | tr '\n' ' ')

@@ -75,14 +75,14 @@ TEST(StartupTest, UnknownTopLevelKeyIsWarnedAbout) {
   EXPECT_TRUE(HasWarningNaming(server, "foo"));
 }
 
-TEST(StartupTest, UnimplementedNotificationsAreWarnedAbout) {
+TEST(StartupTest, AnUnreachableNotificationReceiverIsWarnedAbout) {
   RegistryServer server({.top_level_extra =
                              "notifications: {endpoints: [{name: hook, url: "
                              "\"http://127.0.0.1:9/hook\", timeout: 1s, threshold: 1, "
                              "backoff: 1s}]}"});
   ASSERT_TRUE(server.Start());
   EXPECT_EQ(server.Client().Get("/v2/").status, 200);
-  EXPECT_TRUE(HasWarningNaming(server, "notifications"));
+  EXPECT_TRUE(HasWarningNaming(server, "notifications endpoint hook: the receiver does not accept"));
 }
 
 TEST(StartupTest, PortAlreadyTakenExitsNonZero) {
