@@ -201,7 +201,7 @@ std::string Exchange::BodyError() const {
 }
 
 void Exchange::PrepareToSend() {
-  // What the request changed is durable in the change log before the client hears of it.
+  // What the request changed is in the change log before the client hears of it.
   // A failed append is kept for a retry (the change itself is committed), and logged.
   (void)changes_.Flush();
   if (body_abandoned_ || !BodyError().empty()) {

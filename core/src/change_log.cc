@@ -128,9 +128,7 @@ class StorageChangeLog final : public ChangeLog {
         continue;
       }
       if (!content.ok()) return content.status().WithContext("reading the change log");
-      auto entry = ParseEntry(n, *content);
-      if (!entry.ok()) return entry.status();
-      batch.entries.push_back(std::move(*entry));
+      batch.entries.push_back(ParseEntry(n, std::move(*content)));
       batch.last = n;
     }
     return batch;
@@ -287,15 +285,19 @@ class StorageChangeLog final : public ChangeLog {
     return *value;
   }
 
-  static Result<LogEntry> ParseEntry(uint64_t sequence, const std::string& content) {
-    const size_t newline = content.find('\n');
-    auto millis = newline == std::string::npos ? std::nullopt
-                                               : ParseNumber(std::string_view(content).substr(0, newline));
-    if (!millis) {
-      return Status::Corruption("change log entry " + std::to_string(sequence) + " is unreadable");
-    }
+  // An entry whose time line is damaged keeps its number and gets the whole content as its
+  // body (which then fails to decode): readers skip it instead of stopping there for good.
+  static LogEntry ParseEntry(uint64_t sequence, std::string content) {
     LogEntry entry;
     entry.sequence = sequence;
+    const size_t newline = content.find('\n');
+    auto millis = newline == std::string::npos
+                      ? std::nullopt
+                      : ParseNumber(std::string_view(content).substr(0, newline));
+    if (!millis) {
+      entry.body = std::move(content);
+      return entry;
+    }
     entry.time = std::chrono::system_clock::time_point(std::chrono::milliseconds(*millis));
     entry.body = content.substr(newline + 1);
     return entry;

@@ -91,6 +91,19 @@ TEST_P(ChangeLogTest, ProcessesAppendingTogetherShareOneDenseSequence) {
   EXPECT_EQ(bodies.size(), static_cast<size_t>(kAppenders * kEach));
 }
 
+TEST_P(ChangeLogTest, ADamagedEntryIsReadNotFatal) {
+  auto log = OpenChangeLog(driver_);
+  ASSERT_TRUE(log->Append("one").ok());
+  // What a foreign writer or a damaged disk could leave: no time line.
+  ASSERT_TRUE(driver_->CreateContent("regfs/log/entries/00000000000000000002", "garbage").ok());
+  ASSERT_TRUE(log->Append("three").ok());
+  auto batch = log->Read(0, 10);
+  ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+  ASSERT_EQ(batch->entries.size(), 3u);
+  EXPECT_EQ(batch->entries[1].body, "garbage");
+  EXPECT_EQ(batch->entries[2].body, "three");
+}
+
 TEST_P(ChangeLogTest, ARestartedProcessContinuesTheNumbering) {
   auto log = OpenChangeLog(driver_);
   for (int i = 1; i <= 150; ++i) ASSERT_EQ(*log->Append("e"), uint64_t(i));

@@ -26,6 +26,10 @@
 #include <utility>
 #include <vector>
 
+#include "object_store_env.h"
+#include "regfs/core/change_log.h"
+#include "regfs/core/change_record.h"
+#include "regfs/core/storage_driver.h"
 #include "registry_test.h"
 
 namespace regfs::testing {
@@ -509,6 +513,23 @@ TEST_F(AuthTest, CredentialsNeverAppearInTheLog) {
         << "the log contains the credentials of " << user << " in base64: " << encoded;
   }
   EXPECT_EQ(log.find("Basic "), std::string::npos) << "the log contains an Authorization value";
+}
+
+TEST_F(AuthTest, TheChangeLogNamesTheUser) {
+  if (ReadObjectStoreEnv()) GTEST_SKIP() << "reads the log from the server's folder";
+  const std::string repo = NewRepo();
+  ASSERT_TRUE(PushBlobWith(http(), AliceAuth(), repo, "alice's blob"));
+  auto driver = NewFilesystemDriver(server().root_directory());
+  ASSERT_TRUE(driver.ok());
+  auto log = OpenChangeLog(*driver);
+  auto newest = log->Newest();
+  ASSERT_TRUE(newest.ok() && *newest > 0);
+  auto batch = log->Read(*newest - 1, 1);
+  ASSERT_TRUE(batch.ok() && batch->entries.size() == 1u);
+  auto record = DecodeChangeRecord(batch->entries[0].body);
+  ASSERT_TRUE(record.ok()) << record.status().ToString();
+  EXPECT_EQ(record->actor, "alice");
+  EXPECT_EQ(record->events.at(0).repository, repo);
 }
 
 TEST_F(AuthTest, AccessLogNamesTheUser) {
