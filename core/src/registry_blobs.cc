@@ -2,6 +2,7 @@
 #include "layout.h"
 #include "regfs/core/names.h"
 #include "registry_impl.h"
+#include "sweep_fence.h"
 
 namespace regfs {
 
@@ -79,6 +80,11 @@ Result<BlobInfo> RegistryImpl::MountBlob(const std::string& repo, const std::str
     if (!lock.ok()) return lock.status();
     REGFS_RETURN_IF_ERROR(WriteLink(layout::LayerLink(repo, digest), digest));
   }
+  // A collector may be deleting these bytes (unreferenced until now): the client then
+  // uploads them instead, as for a blob `from` lacks. The link left behind is collected.
+  Status claimed = SweepFence(driver_).Claim({digest});
+  if (claimed.code() == Status::Code::kUnavailable) return BlobUnknown(digest);
+  REGFS_RETURN_IF_ERROR(claimed);
   Notify({.kind = ChangeEvent::Kind::kBlobLinked,
           .repository = repo,
           .digest = digest,

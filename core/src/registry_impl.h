@@ -75,6 +75,7 @@ class RegistryImpl final : public Registry {
   Status DeleteRepository(const std::string& repo) override;
 
   Result<size_t> PurgeUploads(std::chrono::system_clock::time_point cutoff, bool dry_run) override;
+  Result<GcReport> CollectGarbage(const GcOptions& options) override;
 
  private:
   // ---- shared helpers (registry.cc)
@@ -125,6 +126,15 @@ class RegistryImpl final : public Registry {
   Status WriteTag(const std::string& repo, const std::string& tag, const Digest& digest);
   // Digests named by the <alg>/<hex>/link folders below `dir` (revisions, _layers).
   Result<std::vector<Digest>> ListLinkedDigests(const std::string& dir);
+
+  // ---- garbage collection (registry_gc.cc)
+  struct GcRun;
+  // Marks what `repo` keeps and, unless a dry run, removes what it no longer needs.
+  Status CollectRepository(const std::string& repo, GcRun& run);
+  // Deletes the blobs nothing marked, through the SweepFence.
+  Status SweepBlobs(GcRun& run);
+  // Deletes `dir` and the folders below it that hold no file (only empty folders).
+  Status PruneEmptyFolders(const std::string& dir);
 
   RegistryOptions options_;
   StorageDriver& driver_;

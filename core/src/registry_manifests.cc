@@ -8,6 +8,7 @@
 #include "regfs/core/names.h"
 #include "regfs/core/reference.h"
 #include "registry_impl.h"
+#include "sweep_fence.h"
 
 namespace regfs {
 
@@ -161,7 +162,20 @@ Result<PutManifestResult> RegistryImpl::PutManifest(const std::string& repo,
   if (!existing.ok() || existing->size != bytes.size()) {
     REGFS_RETURN_IF_ERROR(driver_.PutContent(blob, bytes, options_.durable_writes));
   }
-  REGFS_RETURN_IF_ERROR(WriteLink(layout::RevisionLink(repo, digest), digest));
+  const std::string revision = layout::RevisionLink(repo, digest);
+  const bool was_present = driver_.Stat(revision).ok();
+  REGFS_RETURN_IF_ERROR(WriteLink(revision, digest));
+  // The manifest's bytes (stored before, unreferenced) or what it refers to may be going to
+  // a collector right now: then it must not be tagged. Checked before any tag is written.
+  std::vector<Digest> claimed{digest};
+  for (const Descriptor& d : manifest->blobs) {
+    if (!d.has_urls) claimed.push_back(d.digest);
+  }
+  for (const Descriptor& d : manifest->children) claimed.push_back(d.digest);
+  if (Status s = SweepFence(driver_).Claim(claimed); !s.ok()) {
+    if (!was_present) (void)driver_.Delete(revision.substr(0, revision.rfind('/')));
+    return s;
+  }
   metadata_.Put(digest, MetadataOf(bytes, &*manifest));
   Notify({.kind = ChangeEvent::Kind::kManifestPut,
           .repository = repo,

@@ -10,6 +10,7 @@
 #include "regfs/core/names.h"
 #include "regfs/core/uuid.h"
 #include "registry_impl.h"
+#include "sweep_fence.h"
 
 namespace regfs {
 
@@ -68,8 +69,13 @@ Result<UploadInfo> RegistryImpl::StartUpload(const std::string& repo) {
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
   REGFS_RETURN_IF_ERROR(CheckWritable());
   UploadInfo info{NewUuid(), 0, std::chrono::system_clock::now()};
+  // Under the repository's lock: the garbage collector removes a repository's emptied
+  // folders (_uploads included) under it, and must not remove the one this creates.
+  auto repository_lock = LockRepository(repo);
+  if (!repository_lock.ok()) return repository_lock.status();
   Status started =
       driver_.PutContent(layout::UploadStartedAt(repo, info.id), Rfc3339(info.started_at), false);
+  repository_lock->reset();
   if (started.ok()) {
     auto data = driver_.OpenWriter(layout::UploadData(repo, info.id), false);
     started = data.ok() ? (*data)->Close() : data.status();
@@ -247,6 +253,9 @@ Result<BlobInfo> RegistryImpl::LinkVerifiedUpload(const std::string& repo, const
     if (!repository_lock.ok()) return repository_lock.status();
     REGFS_RETURN_IF_ERROR(WriteLink(layout::LayerLink(repo, digest), digest));
   }
+  // Bytes that were already stored may be going to a collector right now; then the upload
+  // stays, and the client's retry of this PUT stores its bytes anew.
+  REGFS_RETURN_IF_ERROR(SweepFence(driver_).Claim({digest}));
   hash_states_.Forget(CacheKey(repo, id));
   Status cleanup = driver_.Delete(layout::UploadDir(repo, id));
   (void)cleanup;  // a leftover upload folder is harmless and purged later

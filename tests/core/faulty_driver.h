@@ -70,6 +70,12 @@ class FaultyDriver final : public StorageDriver {
     REGFS_RETURN_IF_ERROR(Change("Delete " + std::string(path)));
     return inner_->Delete(path);
   }
+  Result<uint64_t> RemoveLeftovers(std::string_view dir,
+                                   std::chrono::system_clock::time_point cutoff,
+                                   bool dry_run) override {
+    if (!dry_run) REGFS_RETURN_IF_ERROR(Change("RemoveLeftovers " + std::string(dir)));
+    return inner_->RemoveLeftovers(dir, cutoff, dry_run);
+  }
   Result<std::unique_ptr<StorageLock>> TryLease(std::string_view name) override {
     REGFS_RETURN_IF_ERROR(Alive());
     return inner_->TryLease(name);

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "regfs/core/digest.h"
+#include "regfs/core/garbage_collection.h"
 #include "regfs/core/manifest.h"
 #include "regfs/core/status.h"
 #include "regfs/core/storage_driver.h"
@@ -243,6 +244,11 @@ class Registry {
   // removed.
   virtual Result<size_t> PurgeUploads(std::chrono::system_clock::time_point cutoff,
                                       bool dry_run) = 0;
+  // Removes what nothing needs any more (see garbage_collection.h and docs/gc.md) while
+  // the registry serves, here and in any other process on the storage. FailedPrecondition
+  // when another collection runs on this storage. A failure midway leaves a valid
+  // registry; the next run goes on from there.
+  virtual Result<GcReport> CollectGarbage(const GcOptions& options) = 0;
 };
 
 }  // namespace regfs

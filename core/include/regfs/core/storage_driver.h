@@ -144,6 +144,19 @@ class StorageDriver {
   // an object store once its expiry passes (seconds; the holder renews it meanwhile).
   virtual Result<std::unique_ptr<StorageLock>> TryLease(std::string_view name) = 0;
 
+  // Removes what interrupted writes of this driver left in the directory `dir` (files List
+  // never shows, e.g. the filesystem's temporary files of a process killed mid-write) that
+  // were last changed before `cutoff`; with `dry_run` only counts them. Returns how many.
+  // Drivers whose writes leave nothing behind there return 0.
+  virtual Result<uint64_t> RemoveLeftovers(std::string_view dir,
+                                           std::chrono::system_clock::time_point cutoff,
+                                           bool dry_run) {
+    (void)dir;
+    (void)cutoff;
+    (void)dry_run;
+    return uint64_t{0};
+  }
+
   // A URL that lets anyone holding it GET the object at `path` for `ttl`, without further
   // credentials (capabilities().presigned_urls). FailedPrecondition when the driver has none.
   virtual Result<std::string> SignedURL(std::string_view path, std::chrono::seconds ttl) {

@@ -275,6 +275,30 @@ class FilesystemDriver final : public StorageDriver {
     return names;
   }
 
+  Result<uint64_t> RemoveLeftovers(std::string_view path,
+                                   std::chrono::system_clock::time_point cutoff,
+                                   bool dry_run) override {
+    if (!IsValidDriverPath(path)) return BadPath(path);
+    std::string full = Full(path);
+    DIR* dir = ::opendir(full.c_str());
+    if (dir == nullptr) return Status::FromErrno("opendir " + full, errno);
+    std::vector<std::string> temporaries;
+    while (struct dirent* e = ::readdir(dir)) {
+      if (std::string_view(e->d_name).starts_with(".tmp-")) temporaries.emplace_back(e->d_name);
+    }
+    ::closedir(dir);
+    uint64_t removed = 0;
+    for (const std::string& name : temporaries) {
+      const std::string file = full + "/" + name;
+      struct stat st;
+      if (::lstat(file.c_str(), &st) != 0) continue;
+      // A writer still filling it keeps changing it; only an old one is debris.
+      if (std::chrono::system_clock::from_time_t(st.st_mtime) >= cutoff) continue;
+      if (dry_run || ::unlink(file.c_str()) == 0) ++removed;
+    }
+    return removed;
+  }
+
   Status Move(std::string_view from, std::string_view to) override {
     if (!IsValidDriverPath(from)) return BadPath(from);
     if (!IsValidDriverPath(to)) return BadPath(to);
