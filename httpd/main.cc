@@ -1,6 +1,7 @@
 // regfs-httpd: the registry's HTTP front end.
 //
 //   regfs-httpd serve [CONFIG]    serve the Distribution API (config.yml format)
+//   regfs-httpd garbage-collect [--dry-run] [--delete-untagged] [--quiet] [--grace D] CONFIG
 //   regfs-httpd --version | --help
 //
 // Signals are handled by one sigwait() loop in main instead of Poco's ServerApplication,
@@ -23,6 +24,8 @@
 #include "auth/token_authenticator.h"
 #include "connection_guard.h"
 #include "logger.h"
+#include "maintenance/gc_command.h"
+#include "maintenance/gc_scheduler.h"
 #include "notifications/notifier.h"
 #include "regfs/config/config.h"
 #include "regfs/core/change_feed.h"
@@ -46,6 +49,8 @@ constexpr int kExitUsage = 2;    // bad command line or configuration
 
 void PrintUsage(std::ostream& out) {
   out << "usage: regfs-httpd serve [CONFIG]\n"
+         "       regfs-httpd garbage-collect [--dry-run] [--delete-untagged] [--quiet]\n"
+         "                                   [--grace DURATION] CONFIG\n"
          "       regfs-httpd --version | --help\n\n"
          "Serves a container image registry (OCI Distribution Spec v1.1, Docker Registry HTTP\n"
          "API v2). CONFIG is a config.yml in the format of CNCF Distribution (registry:2);\n"
@@ -249,6 +254,20 @@ int Serve(const std::string& config_path) {
     }).detach();
   }
 
+  // Garbage collection while serving, by one replica at a time (a regfs extension).
+  std::unique_ptr<GcScheduler> gc;
+  if (config->gc.enabled && !config->read_only) {
+    std::optional<std::chrono::seconds> purge_age;
+    if (config->upload_purging.enabled) purge_age = config->upload_purging.age;
+    gc = std::make_unique<GcScheduler>(config->gc, purge_age, **registry, *backend->driver,
+                                       logger);
+    gc->Start();
+    logger.Info("garbage collection every " + std::to_string(config->gc.interval.count()) +
+                "s, grace " + std::to_string(config->gc.grace.count()) + "s" +
+                (config->gc.delete_untagged ? ", untagged manifests too" : "") +
+                (config->gc.dry_run ? " (dry run)" : ""));
+  }
+
   int sig = 0;
   sigwait(&signals, &sig);
   logger.Info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
@@ -288,6 +307,10 @@ int main(int argc, char** argv) {
   if (!args.empty() && (args[0] == "--help" || args[0] == "-h" || args[0] == "help")) {
     PrintUsage(std::cout);
     return kExitOk;
+  }
+  if (!args.empty() && args[0] == "garbage-collect") {
+    return GarbageCollectCommand(std::vector<std::string>(args.begin() + 1, args.end()), std::cout,
+                                 std::cerr);
   }
   if (!args.empty() && args[0] == "serve") args.erase(args.begin());
   if (args.size() > 1 || (!args.empty() && args[0].starts_with("-"))) {

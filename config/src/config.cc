@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <set>
+#include <tuple>
 
 #include "notifications_config.h"
 
@@ -27,6 +28,7 @@ const std::set<std::string>& SupportedKeys() {
       "storage.delete.enabled",
       "storage.maintenance.readonly.enabled",
       "storage.maintenance.uploadpurging",
+      "storage.maintenance.gc",
       // regfs keeps its own caches: honoured by design.
       "storage.cache",
       "storage.redirect.disable",
@@ -562,6 +564,27 @@ Result<Config> ParseConfig(const std::string& path, const std::vector<std::strin
       if (d->count() <= 0) return Status::InvalidArgument(std::string(key) + " must be positive");
       *target = *d;
     }
+  }
+
+  REGFS_RETURN_IF_ERROR(Read(root, "storage.maintenance.gc.enabled", &c.gc.enabled));
+  REGFS_RETURN_IF_ERROR(Read(root, "storage.maintenance.gc.dryrun", &c.gc.dry_run));
+  REGFS_RETURN_IF_ERROR(
+      Read(root, "storage.maintenance.gc.deleteuntagged", &c.gc.delete_untagged));
+  for (auto [key, target, zero_ok] :
+       {std::tuple{"storage.maintenance.gc.interval", &c.gc.interval, false},
+        std::tuple{"storage.maintenance.gc.grace", &c.gc.grace, true}}) {
+    if (YAML::Node n = Lookup(root, key); n && !n.IsNull()) {
+      auto d = ParseDuration(n.as<std::string>());
+      if (!d.ok()) return Status::InvalidArgument(std::string(key) + ": " + d.status().message());
+      if (d->count() < 0 || (d->count() == 0 && !zero_ok)) {
+        return Status::InvalidArgument(std::string(key) + " must be positive");
+      }
+      *target = *d;
+    }
+  }
+  if (c.gc.enabled && c.read_only) {
+    c.warnings.push_back(
+        "storage.maintenance.gc is enabled but the registry is read-only: it will not run");
   }
 
   std::string addr = ":5000";

@@ -12,8 +12,4 @@ namespace regfs {
 // the key at fault; nothing in them quotes a header value or a secret.
 Status ReadNotifications(const YAML::Node& notifications, Config::Notifications* out);
 
-// Go's duration syntax as registry:2 writes it: one or more <integer><unit> with units h,
-// m, s, ms ("1s", "500ms", "1m30s"); a bare integer is nanoseconds in Go, so it is refused.
-Result<std::chrono::milliseconds> ParseGoDuration(const std::string& text);
-
 }  // namespace regfs

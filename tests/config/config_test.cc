@@ -69,6 +69,35 @@ catalog: {maxentries: 50}
   EXPECT_TRUE(c->warnings.empty()) << c->warnings[0];
 }
 
+TEST_F(ConfigTest, GarbageCollectionInTheServer) {
+  auto c = LoadConfig(Write("version: 0.1\n"), {});
+  ASSERT_TRUE(c.ok());
+  EXPECT_FALSE(c->gc.enabled);
+  EXPECT_EQ(c->gc.grace, std::chrono::hours(1));
+  c = LoadConfig(Write(R"(version: 0.1
+storage:
+  maintenance:
+    gc: {enabled: true, interval: 6h, grace: 0s, deleteuntagged: true, dryrun: true}
+)"),
+                 {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->gc.enabled);
+  EXPECT_EQ(c->gc.interval, std::chrono::hours(6));
+  EXPECT_EQ(c->gc.grace, std::chrono::seconds(0));  // allowed: registry:2's own behaviour
+  EXPECT_TRUE(c->gc.delete_untagged);
+  EXPECT_TRUE(c->gc.dry_run);
+  EXPECT_TRUE(c->warnings.empty());
+  c = LoadConfig(Write("version: 0.1\n"), {"REGISTRY_STORAGE_MAINTENANCE_GC_GRACE=15m"});
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->gc.grace, std::chrono::minutes(15));
+  for (const char* bad : {"interval: 0s", "grace: -1s", "interval: soon"}) {
+    auto refused = LoadConfig(
+        Write(std::string("version: 0.1\nstorage: {maintenance: {gc: {") + bad + "}}}\n"), {});
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_NE(refused.status().message().find("storage.maintenance.gc."), std::string::npos);
+  }
+}
+
 TEST_F(ConfigTest, EnvironmentOverridesTheFile) {
   auto c = LoadConfig(Write("version: 0.1\nhttp: {addr: ':6000'}\n"),
                       {"REGISTRY_HTTP_ADDR=0.0.0.0:7000",

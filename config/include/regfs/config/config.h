@@ -50,6 +50,15 @@ struct Config {
     std::chrono::seconds interval{24 * 3600};
     bool dry_run = false;
   } upload_purging;
+  // storage.maintenance.gc (a regfs extension): garbage collection run by the server while
+  // it serves, every `interval`; with several replicas, by one at a time.
+  struct GarbageCollection {
+    bool enabled = false;
+    std::chrono::seconds interval{24 * 3600};
+    std::chrono::seconds grace{3600};  // keep what was written this recently (may be 0)
+    bool delete_untagged = false;
+    bool dry_run = false;
+  } gc;
   // http
   ListenAddress addr;
   std::string host;  // external base URL for absolute Location headers, e.g. https://r.example
@@ -134,6 +143,10 @@ struct Config {
 
   std::vector<std::string> warnings;
 };
+
+// Go's duration syntax as registry:2 writes it: one or more <integer><unit> with units h,
+// m, s, ms ("1s", "500ms", "1m30s"); a bare integer is nanoseconds in Go, so it is refused.
+Result<std::chrono::milliseconds> ParseGoDuration(const std::string& text);
 
 // Reads `path` (empty: no file, all defaults), then applies REGISTRY_* variables from
 // `environment` ("NAME=value" strings, as in environ). Errors name the key at fault.

@@ -1,0 +1,54 @@
+// GcScheduler: storage.maintenance.gc in the server (a regfs extension). Every `interval`
+// one replica among all serving the storage collects garbage while the others (and it)
+// keep serving: the run takes the storage's "gc" lease, and the time of the last finished
+// run is kept in storage (regfs/gc/last-run), so N replicas still collect once per
+// interval, not N times.
+#pragma once
+
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "logger.h"
+#include "regfs/config/config.h"
+#include "regfs/core/registry.h"
+
+namespace regfs::httpd {
+
+class GcScheduler {
+ public:
+  // REQUIRES: registry, driver and logger outlive this.
+  GcScheduler(Config::GarbageCollection settings, std::optional<std::chrono::seconds> purge_age,
+              Registry& registry, StorageDriver& driver, const Logger& logger);
+  ~GcScheduler();  // stops after the run in progress, if any, has finished
+
+  void Start();
+
+  // The last run this process made: for health and metrics.
+  struct LastRun {
+    bool ok = false;
+    std::string error;
+    GcReport report;
+    std::chrono::system_clock::time_point finished;
+  };
+  std::optional<LastRun> last_run() const;
+
+ private:
+  void Loop();
+  // Runs a collection when the last one on the storage is older than the interval.
+  void MaybeRun();
+
+  const Config::GarbageCollection settings_;
+  const std::optional<std::chrono::seconds> purge_age_;
+  Registry& registry_;
+  StorageDriver& driver_;
+  const Logger& logger_;
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::optional<LastRun> last_run_;
+  std::thread thread_;
+};
+
+}  // namespace regfs::httpd
