@@ -2,7 +2,10 @@
 """Fill a registry with REPOS repositories of TAGS tags each (small OCI images sharing two
 blobs, linked by cross-repository mount), for measuring listings and the file tree.
 
-    populate.py URL [--repos 1000] [--tags 10]
+With --garbage, every image also gets a layer of its own, and every other tag's manifest is
+then deleted by digest: half the images become garbage, for measuring garbage collection.
+
+    populate.py URL [--repos 1000] [--tags 10] [--garbage]
 """
 import argparse
 import hashlib
@@ -16,6 +19,7 @@ def main():
     ap.add_argument("url")
     ap.add_argument("--repos", type=int, default=1000)
     ap.add_argument("--tags", type=int, default=10)
+    ap.add_argument("--garbage", action="store_true")
     a = ap.parse_args()
     u = urllib.parse.urlsplit(a.url)
     conn = http.client.HTTPConnection(u.hostname, u.port)
@@ -42,13 +46,23 @@ def main():
             for d in digests:
                 req("POST", f"/v2/{repo}/blobs/uploads/?mount={d}&from={first}")
         for t in range(a.tags):
+            layers = [{"mediaType": blobs[1][1], "digest": digests[1], "size": len(layer)}]
+            if a.garbage:
+                own = f"layer of {repo}:t{t}".encode() * 64
+                d = "sha256:" + hashlib.sha256(own).hexdigest()
+                req("POST", f"/v2/{repo}/blobs/uploads/?digest={d}", own,
+                    {"Content-Type": "application/octet-stream"})
+                layers.append({"mediaType": blobs[1][1], "digest": d, "size": len(own)})
             m = json.dumps({
                 "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                 "config": {"mediaType": blobs[0][1], "digest": digests[0], "size": len(config)},
-                "layers": [{"mediaType": blobs[1][1], "digest": digests[1], "size": len(layer)}],
+                "layers": layers,
                 "annotations": {"tag": f"t{t}"}}).encode()
             req("PUT", f"/v2/{repo}/manifests/t{t}", m,
                 {"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+            if a.garbage and t % 2 == 1:
+                md = "sha256:" + hashlib.sha256(m).hexdigest()
+                req("DELETE", f"/v2/{repo}/manifests/{md}")
     print(f"populated {a.repos} repositories x {a.tags} tags")
 
 

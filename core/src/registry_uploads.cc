@@ -307,7 +307,7 @@ Result<std::unique_ptr<FileReader>> RegistryImpl::OpenUpload(const std::string& 
 
 Result<size_t> RegistryImpl::PurgeUploads(std::chrono::system_clock::time_point cutoff,
                                           bool dry_run) {
-  REGFS_RETURN_IF_ERROR(CheckWritable());
+  if (!dry_run) REGFS_RETURN_IF_ERROR(CheckWritable());
   std::vector<std::pair<std::string, std::string>> candidates;  // (repository, upload id)
   REGFS_RETURN_IF_ERROR(
       WalkRepositoryFolders([&](const std::string& repo, const std::vector<std::string>& children) {

@@ -185,6 +185,15 @@ TEST_P(GarbageCollectionTest, GraceWindowKeepsRecentWritesAndDryRunChangesNothin
   EXPECT_NE(std::find(lines.begin(), lines.end(), "blob eligible for deletion: " + layer.ToString()),
             lines.end());
   EXPECT_TRUE(registry_->StatBlob("app", layer).ok());
+
+  // A dry run needs no write access (uploads to purge counted too).
+  auto read_only = Registry::Open({.driver = driver_, .read_only = true});
+  ASSERT_TRUE(read_only.ok());
+  auto counted = (*read_only)->CollectGarbage(
+      {.grace = 0s, .dry_run = true, .purge_uploads_older_than = 0s});
+  ASSERT_TRUE(counted.ok()) << counted.status().ToString();
+  EXPECT_EQ(counted->blobs_deleted, 1u);
+  EXPECT_FALSE((*read_only)->CollectGarbage({.grace = 0s}).ok());
 }
 
 TEST_P(GarbageCollectionTest, DeleteUntaggedKeepsIndexChildrenAndReferrers) {
