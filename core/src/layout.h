@@ -3,6 +3,7 @@
 //
 //   docker/registry/v2/blobs/<alg>/<hex[0:2]>/<hex>/data
 //   docker/registry/v2/repositories/<name>/_layers/<alg>/<hex>/link
+//   docker/registry/v2/repositories/<name>/_layers/<alg>/<hex>/unlinked   (regfs, see below)
 //   docker/registry/v2/repositories/<name>/_manifests/revisions/<alg>/<hex>/link
 //   docker/registry/v2/repositories/<name>/_manifests/tags/<tag>/current/link
 //   docker/registry/v2/repositories/<name>/_manifests/tags/<tag>/index/<alg>/<hex>/link
@@ -31,6 +32,13 @@ inline std::string BlobData(const Digest& d) {
 inline std::string LayersDir(const std::string& repo) { return Repository(repo) + "/_layers"; }
 inline std::string LayerLink(const std::string& repo, const Digest& d) {
   return LayersDir(repo) + "/" + d.algorithm() + "/" + d.hex() + "/link";
+}
+
+// Left by garbage collection where it removed an unused layer link (a regfs addition, which
+// registry:2 ignores: it reads only `link`): for the grace window a manifest PUT may still
+// refer to the blob, as the client checked it was there a moment before (registry_gc.cc).
+inline std::string LayerTombstone(const std::string& repo, const Digest& d) {
+  return LayersDir(repo) + "/" + d.algorithm() + "/" + d.hex() + "/unlinked";
 }
 
 inline std::string ManifestsDir(const std::string& repo) {

@@ -122,6 +122,28 @@ Status RegistryImpl::PruneEmptyFolders(const std::string& dir) {
   return Status::Ok();
 }
 
+Result<std::vector<std::pair<Digest, std::chrono::system_clock::time_point>>>
+RegistryImpl::ListTombstones(const std::string& repo) {
+  std::vector<std::pair<Digest, std::chrono::system_clock::time_point>> out;
+  const std::string dir = layout::LayersDir(repo);
+  auto algorithms = driver_.List(dir);
+  if (!algorithms.ok()) {
+    if (algorithms.status().IsNotFound()) return out;
+    return algorithms.status();
+  }
+  for (const std::string& algorithm : *algorithms) {
+    auto hexes = driver_.List(dir + "/" + algorithm);
+    if (!hexes.ok()) continue;
+    for (const std::string& hex : *hexes) {
+      auto digest = Digest::Parse(algorithm + ":" + hex);
+      if (!digest.ok() || Exists(layout::LayerLink(repo, *digest))) continue;
+      auto tombstone = driver_.Stat(layout::LayerTombstone(repo, *digest));
+      if (tombstone.ok()) out.emplace_back(*digest, tombstone->modified);
+    }
+  }
+  return out;
+}
+
 Status RegistryImpl::CollectRepository(const std::string& repo, GcRun& run) {
   const GcOptions& options = run.options;
   std::unique_ptr<StorageLock> lock;
@@ -261,9 +283,34 @@ Status RegistryImpl::CollectRepository(const std::string& repo, GcRun& run) {
     run.Line(repo + ": layer link eligible for deletion: " + digest.ToString());
     ++run.report.layer_links_deleted;
     if (options.dry_run) continue;
-    Status s = driver_.Delete(Parent(link));
-    if (!s.ok() && !s.IsNotFound()) return s;
+    if (options.grace.count() > 0) {
+      // A client may have checked this blob a moment ago (HEAD) and be about to put a
+      // manifest that refers to it: for the grace window a tombstone lets that manifest
+      // PUT link it back, and keeps the bytes (sweeping registry:2's way: without grace).
+      REGFS_RETURN_IF_ERROR(driver_.PutContent(layout::LayerTombstone(repo, digest),
+                                               digest.ToString(), false));
+      run.marked.insert(digest);
+      ++layers_left;
+      Status s = driver_.Delete(link);
+      if (!s.ok() && !s.IsNotFound()) return s;
+    } else {
+      Status s = driver_.Delete(Parent(link));
+      if (!s.ok() && !s.IsNotFound()) return s;
+    }
     Notify({.kind = ChangeEvent::Kind::kBlobUnlinked, .repository = repo, .digest = digest});
+  }
+  // Tombstones of earlier runs: one older than the grace window goes (and the blob with it
+  // in this run's sweep, unless linked elsewhere); a newer one keeps its blob.
+  auto unlinked = ListTombstones(repo);
+  if (!unlinked.ok()) return unlinked.status();
+  for (const auto& [digest, modified] : *unlinked) {
+    if (modified > run.cutoff || options.dry_run) {
+      if (modified > run.cutoff) run.marked.insert(digest);
+      ++layers_left;
+      continue;
+    }
+    Status s = driver_.Delete(Parent(layout::LayerTombstone(repo, digest)));
+    if (!s.ok() && !s.IsNotFound()) return s;
   }
 
   if (options.dry_run) return Status::Ok();

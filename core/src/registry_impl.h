@@ -122,6 +122,9 @@ class RegistryImpl final : public Registry {
   // Metadata of a stored manifest (parsed once, then cached: manifests are immutable).
   Result<ManifestMetadata> LoadMetadata(const Digest& digest);
   Status CheckReferences(const std::string& repo, const ParsedManifest& manifest);
+  // Links back a blob whose link garbage collection replaced by a tombstone, if its bytes
+  // are still there. REQUIRES: the repository's lock held.
+  bool Relink(const std::string& repo, const Digest& digest);
   // Writes the tag's index and current links (manifest already present).
   Status WriteTag(const std::string& repo, const std::string& tag, const Digest& digest);
   // Digests named by the <alg>/<hex>/link folders below `dir` (revisions, _layers).
@@ -131,6 +134,9 @@ class RegistryImpl final : public Registry {
   struct GcRun;
   // Marks what `repo` keeps and, unless a dry run, removes what it no longer needs.
   Status CollectRepository(const std::string& repo, GcRun& run);
+  // Layer links that garbage collection removed, with when (layout::LayerTombstone).
+  Result<std::vector<std::pair<Digest, std::chrono::system_clock::time_point>>> ListTombstones(
+      const std::string& repo);
   // Deletes the blobs nothing marked, through the SweepFence.
   Status SweepBlobs(GcRun& run);
   // Deletes `dir` and the folders below it that hold no file (only empty folders).

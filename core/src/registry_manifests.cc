@@ -106,10 +106,19 @@ Result<Manifest> RegistryImpl::GetManifest(const std::string& repo, const std::s
   return Manifest{ManifestInfo{*digest, meta->media_type, bytes->size()}, std::move(*bytes)};
 }
 
+bool RegistryImpl::Relink(const std::string& repo, const Digest& digest) {
+  // Garbage collection removed the link moments ago, perhaps after the client checked the
+  // blob was there: the repository did have it, and its bytes are still stored.
+  if (!driver_.Stat(layout::LayerTombstone(repo, digest)).ok()) return false;
+  if (!driver_.Stat(layout::BlobData(digest)).ok()) return false;
+  return WriteLink(layout::LayerLink(repo, digest), digest).ok();
+}
+
 Status RegistryImpl::CheckReferences(const std::string& repo, const ParsedManifest& manifest) {
   for (const Descriptor& blob : manifest.blobs) {
     if (blob.has_urls) continue;  // foreign layers live elsewhere by design
     auto info = StatBlob(repo, blob.digest);
+    if (!info.ok() && info.status().IsNotFound() && Relink(repo, blob.digest)) continue;
     if (!info.ok()) {
       if (!info.status().IsNotFound()) return info.status();
       return Status::InvalidArgument(

@@ -235,6 +235,33 @@ TEST_P(GarbageCollectionTest, DeleteUntaggedKeepsIndexChildrenAndReferrers) {
   EXPECT_TRUE(registry_->ListRepositories("", 100)->entries.empty());
 }
 
+TEST_P(GarbageCollectionTest, AManifestPutJustAfterItsLayerLinkWentStillSucceeds) {
+  // A client checks (HEAD) that the repository has a layer, an old one no manifest uses
+  // any more; a collection removes that link; then the client puts its manifest.
+  Digest config = Push(*registry_, "app", "{}");
+  Digest layer = Push(*registry_, "app", "old base layer");
+  Digest first = PutManifest(*registry_, "app", "v1", Image(config, layer));
+  ASSERT_TRUE(registry_->DeleteManifest("app", first.ToString()).ok());
+  std::this_thread::sleep_for(2200ms);  // older than the grace window (1s; mtimes are whole seconds)
+  ASSERT_TRUE(registry_->StatBlob("app", layer).ok());  // the client's HEAD
+  GcReport report = Collect({.grace = 1s});
+  EXPECT_EQ(report.layer_links_deleted, 2u);
+  EXPECT_EQ(report.blobs_deleted, 1u);  // the first manifest's bytes; the layer waits
+  EXPECT_FALSE(registry_->StatBlob("app", layer).ok());
+  std::string second = Image(config, layer, R"(,"annotations":{"n":"2"})");
+  auto put = registry_->PutManifest("app", "v2", "", second);
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  ExpectEveryTagPulls(*registry_);
+  // Once unused for longer than the grace window, it goes for good.
+  ASSERT_TRUE(registry_->DeleteManifest("app", put->digest.ToString()).ok());
+  std::this_thread::sleep_for(2200ms);
+  Collect({.grace = 1s});
+  std::this_thread::sleep_for(2200ms);
+  Collect({.grace = 1s});
+  EXPECT_FALSE(Stored(layer));
+  EXPECT_TRUE(registry_->ListRepositories("", 10)->entries.empty());
+}
+
 TEST_P(GarbageCollectionTest, AWriterLinkingACondemnedBlobKeepsIt) {
   // An unreferenced blob, linked again by an upload of the same bytes at two points of the
   // sweep: before the collector re-lists links, and after (the verdict decides).
