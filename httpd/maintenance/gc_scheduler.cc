@@ -59,6 +59,11 @@ void GcScheduler::Loop() {
 }
 
 void GcScheduler::MaybeRun() {
+  // Held from reading the last run's time until the new one is recorded: without it, a
+  // replica could read the time just after another finished collecting (and released the
+  // "gc" lease) but before it recorded that, and collect again.
+  auto turn = driver_.TryLease("gc-schedule");
+  if (!turn.ok()) return;  // another replica is deciding, or collecting
   auto last = ReadLastRun(driver_);
   auto now = std::chrono::system_clock::now();
   if (last && now - *last < settings_.interval) return;

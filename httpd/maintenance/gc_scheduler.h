@@ -1,8 +1,9 @@
 // GcScheduler: storage.maintenance.gc in the server (a regfs extension). Every `interval`
 // one replica among all serving the storage collects garbage while the others (and it)
-// keep serving: the run takes the storage's "gc" lease, and the time of the last finished
-// run is kept in storage (regfs/gc/last-run), so N replicas still collect once per
-// interval, not N times.
+// keep serving: a replica takes the storage's "gc-schedule" lease, reads when the last run
+// finished (regfs/gc/last-run), collects if that is an interval ago (the collection takes
+// the "gc" lease, which a garbage-collect command also takes), and records the time before
+// letting go: N replicas collect once per interval, not N times.
 #pragma once
 
 #include <condition_variable>

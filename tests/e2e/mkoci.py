@@ -3,13 +3,14 @@
 
     mkoci.py DIR TAG [--platforms linux/amd64,linux/arm64] [--index]
                      [--layers N] [--size BYTES] [--seed TEXT]
-                     [--shared-layer TEXT]
+                     [--shared-layer TEXT ...]
 
 Writes (or adds to) the OCI image layout DIR: one image manifest per platform,
 each with a config and N gzip'ed tar layers holding a text file and SIZE bytes
 of pseudo-random (incompressible) data derived from SEED.  With
 --shared-layer, the first layer of every platform is derived from that text
-alone, so images generated with the same value share that layer blob.  With more than one
+alone, so images generated with the same value share that layer blob; given
+again, the second layer from the second text, and so on.  With more than one
 platform, or with --index, the manifests are wrapped in an OCI image index.
 The top-level manifest is referenced from DIR/index.json with the
 org.opencontainers.image.ref.name annotation TAG.  Output is deterministic for
@@ -81,7 +82,7 @@ def main():
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--size", type=int, default=64 * 1024)
     ap.add_argument("--seed", default="")
-    ap.add_argument("--shared-layer")
+    ap.add_argument("--shared-layer", action="append", default=[])
     a = ap.parse_args()
 
     root = a.dir
@@ -97,8 +98,8 @@ def main():
         layers, diff_ids, history = [], [], []
         for i in range(a.layers):
             label = "%s-%s-%s-%d" % (a.seed or "x", os_, arch, i)
-            if i == 0 and a.shared_layer is not None:
-                label = "shared-%s" % a.shared_layer
+            if i < len(a.shared_layer):
+                label = "shared-%s" % a.shared_layer[i]
                 raw, gz = make_layer(random.Random(label), label, a.size)
             else:
                 raw, gz = make_layer(rng, label, a.size)
