@@ -59,6 +59,25 @@ void ChangeRecorder::OnChange(const ChangeEvent& event) {
   (void)Append(record);
 }
 
+void ChangeRecorder::OnChanges(const std::vector<ChangeEvent>& events) {
+  if (t_scope != nullptr && t_scope->recorder_ == this) {
+    for (const ChangeEvent& event : events) OnChange(event);
+    return;
+  }
+  ChangeRecord record;
+  record.actor = options_.default_actor;
+  record.instance = options_.instance;
+  record.source_addr = options_.source_addr;
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (IsRecorded(events[i].kind)) record.events.push_back(events[i]);
+    if (record.events.size() == kMaxEventsPerEntry ||
+        (i + 1 == events.size() && !record.events.empty())) {
+      (void)Append(record);
+      record.events.clear();
+    }
+  }
+}
+
 size_t ChangeRecorder::pending() const {
   std::lock_guard<std::mutex> lock(mu_);
   return pending_.size();

@@ -245,6 +245,17 @@ Status RegistryImpl::CollectRepository(const std::string& repo, GcRun& run) {
   }
   run.report.manifests_marked += kept.size();
 
+  // What this repository loses, announced together once it is gone (one log entry, not
+  // one per link), also when a failure stops the sweep midway.
+  std::vector<ChangeEvent> changes;
+  struct Announce {
+    RegistryImpl* registry;
+    std::vector<ChangeEvent>& changes;
+    ~Announce() {
+      if (changes.empty()) return;
+      for (const auto& listener : registry->options_.listeners) listener->OnChanges(changes);
+    }
+  } announce{this, changes};
   for (const auto& [digest, node] : manifests) {
     if (kept.count(digest) > 0) continue;
     run.Line("manifest eligible for deletion: " + digest.ToString());
@@ -257,7 +268,8 @@ Status RegistryImpl::CollectRepository(const std::string& repo, GcRun& run) {
     }
     Status s = driver_.Delete(Parent(layout::RevisionLink(repo, digest)));
     if (!s.ok() && !s.IsNotFound()) return s;
-    Notify({.kind = ChangeEvent::Kind::kManifestDeleted, .repository = repo, .digest = digest});
+    changes.push_back(
+        {.kind = ChangeEvent::Kind::kManifestDeleted, .repository = repo, .digest = digest});
   }
 
   auto layers = ListLinkedDigests(layout::LayersDir(repo));
@@ -297,7 +309,8 @@ Status RegistryImpl::CollectRepository(const std::string& repo, GcRun& run) {
       Status s = driver_.Delete(Parent(link));
       if (!s.ok() && !s.IsNotFound()) return s;
     }
-    Notify({.kind = ChangeEvent::Kind::kBlobUnlinked, .repository = repo, .digest = digest});
+    changes.push_back(
+        {.kind = ChangeEvent::Kind::kBlobUnlinked, .repository = repo, .digest = digest});
   }
   // Tombstones of earlier runs: one older than the grace window goes (and the blob with it
   // in this run's sweep, unless linked elsewhere); a newer one keeps its blob.
@@ -328,7 +341,7 @@ Status RegistryImpl::CollectRepository(const std::string& repo, GcRun& run) {
   auto exists = RepositoryExists(repo);
   if (exists.ok() && !*exists) {
     ++run.report.repositories_removed;
-    Notify({.kind = ChangeEvent::Kind::kRepositoryDeleted, .repository = repo});
+    changes.push_back({.kind = ChangeEvent::Kind::kRepositoryDeleted, .repository = repo});
   }
   return Status::Ok();
 }

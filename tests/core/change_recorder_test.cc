@@ -140,6 +140,21 @@ TEST_P(ChangeRecorderTest, NestedScopesRecordOnceInTheOuter) {
   EXPECT_EQ(records[0].request.id, "outer");
 }
 
+TEST_P(ChangeRecorderTest, ChangesCommittedTogetherShareEntries) {
+  std::vector<ChangeEvent> unlinked;
+  for (int i = 0; i < 450; ++i) {
+    unlinked.push_back({.kind = ChangeEvent::Kind::kBlobUnlinked,
+                        .repository = "team/app",
+                        .digest = Digest::Sha256Of(std::to_string(i))});
+  }
+  recorder_->OnChanges(unlinked);  // outside any scope, as a garbage collection does
+  auto records = Records();
+  ASSERT_EQ(records.size(), 3u);  // 200 + 200 + 50, not 450 entries
+  EXPECT_EQ(records[0].events.size(), ChangeRecorder::kMaxEventsPerEntry);
+  EXPECT_EQ(records[2].events.size(), 50u);
+  EXPECT_EQ(records[2].events.back().digest, unlinked.back().digest);
+}
+
 TEST_P(ChangeRecorderTest, NullRecorderScopeRecordsNothing) {
   ChangeRecorder::Scope scope(nullptr, {.id = "r"}, "a");
   scope.Add({.kind = ChangeEvent::Kind::kBlobPulled, .repository = "x"});

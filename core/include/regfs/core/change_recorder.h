@@ -71,6 +71,9 @@ class ChangeRecorder final : public ChangeListener,
   ~ChangeRecorder() override;
 
   void OnChange(const ChangeEvent& event) override;
+  // Outside a scope: one entry per kMaxEventsPerEntry events, not one per event.
+  void OnChanges(const std::vector<ChangeEvent>& events) override;
+  static constexpr size_t kMaxEventsPerEntry = 200;
 
   // Collects the changes of one operation made on the constructing thread. Not movable;
   // scopes on one thread do not nest (an inner one is a no-op). A null recorder makes a

@@ -67,6 +67,11 @@ class ChangeListener {
   // Called after the change is durable, on the thread that made it. Must not block long and
   // must not call back into the Registry while holding its own locks.
   virtual void OnChange(const ChangeEvent& event) = 0;
+  // Several changes committed together (a garbage collection's in one repository): the
+  // same as OnChange for each, which is what this does unless a listener can do better.
+  virtual void OnChanges(const std::vector<ChangeEvent>& events) {
+    for (const ChangeEvent& event : events) OnChange(event);
+  }
 };
 
 struct RegistryOptions {
