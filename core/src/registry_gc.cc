@@ -405,12 +405,9 @@ Status RegistryImpl::SweepBlobs(GcRun& run) {
 
   SweepFence fence(driver_);
   REGFS_RETURN_IF_ERROR(fence.BeginSweep());
-  Status condemned = Status::Ok();
-  for (const Candidate& c : candidates) {
-    condemned = fence.Condemn(c.digest);
-    if (!condemned.ok()) break;
-  }
-  if (!condemned.ok()) {
+  std::vector<Digest> condemned_digests;
+  for (const Candidate& c : candidates) condemned_digests.push_back(c.digest);
+  if (Status condemned = fence.Condemn(condemned_digests); !condemned.ok()) {
     (void)fence.EndSweep();
     return condemned;
   }
@@ -439,32 +436,32 @@ Status RegistryImpl::SweepBlobs(GcRun& run) {
   }
   if (options.before_verdicts) options.before_verdicts();
 
-  for (const Candidate& c : candidates) {
-    bool remove = false;
-    if (linked.count(c.digest) == 0) {
-      auto verdict = fence.Decide(c.digest);
-      if (!verdict.ok()) {
-        fence.Release(c.digest);
-        (void)fence.EndSweep();
-        return verdict.status();
-      }
-      remove = *verdict;
-    }
-    if (!remove) {
-      run.Line("blob linked while collecting, kept: " + c.digest.ToString());
-      ++run.report.blobs_rescued;
-      fence.Release(c.digest);
-      continue;
-    }
-    run.Line("Deleting blob: /" + BlobDir(c.digest));
-    Status s = driver_.Delete(BlobDir(c.digest));
-    fence.Release(c.digest);
-    if (!s.ok() && !s.IsNotFound()) {
+  std::map<std::string, std::vector<const Candidate*>> buckets;
+  for (const Candidate& c : candidates) buckets[SweepFence::BucketOf(c.digest)].push_back(&c);
+  for (const auto& [bucket, members] : buckets) {
+    auto claimed = fence.Decide(bucket);
+    if (!claimed.ok()) {
+      fence.Release(bucket);
       (void)fence.EndSweep();
-      return s;
+      return claimed.status();
     }
-    ++run.report.blobs_deleted;
-    run.report.bytes_freed += c.size;
+    for (const Candidate* c : members) {
+      if (linked.count(c->digest) > 0 || claimed->count(c->digest) > 0) {
+        run.Line("blob linked while collecting, kept: " + c->digest.ToString());
+        ++run.report.blobs_rescued;
+        continue;
+      }
+      run.Line("Deleting blob: /" + BlobDir(c->digest));
+      Status s = driver_.Delete(BlobDir(c->digest));
+      if (!s.ok() && !s.IsNotFound()) {
+        fence.Release(bucket);
+        (void)fence.EndSweep();
+        return s;
+      }
+      ++run.report.blobs_deleted;
+      run.report.bytes_freed += c->size;
+    }
+    fence.Release(bucket);
   }
   return fence.EndSweep();
 }

@@ -1,6 +1,7 @@
 #include "sweep_fence.h"
 
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include "layout.h"
@@ -11,63 +12,73 @@ namespace {
 constexpr const char* kSweeping = "regfs/gc/sweeping";
 constexpr const char* kCondemned = "regfs/gc/condemned";
 constexpr const char* kVerdicts = "regfs/gc/verdicts";
-constexpr size_t kMaxVerdictBytes = 64;
+// A bucket holds 1/256 of the candidates, 72 bytes each: room for tens of millions.
+constexpr size_t kMaxCondemnationBytes = 256 * 1024 * 1024;
 
-std::string CondemnedPath(const std::string& key) { return std::string(kCondemned) + "/" + key; }
-std::string VerdictPath(const std::string& key) { return std::string(kVerdicts) + "/" + key; }
+std::string CondemnedPath(const std::string& bucket) {
+  return std::string(kCondemned) + "/" + bucket;
+}
+std::string VerdictsDir(const std::string& bucket) { return std::string(kVerdicts) + "/" + bucket; }
+std::string DeleteVerdict(const std::string& bucket) { return VerdictsDir(bucket) + "/delete"; }
+std::string Claimed(const std::string& bucket, const Digest& digest) {
+  return VerdictsDir(bucket) + "/keep-" + digest.hex();
+}
 
 Status Going(const Digest& digest) {
   return Status::Unavailable("blob " + digest.ToString() +
                              " is being removed by garbage collection; push it again");
 }
 
-// The verdict at `path` once `mine` was offered: true when it is `mine`.
-Result<bool> Settle(StorageDriver& driver, const std::string& path, const std::string& mine) {
-  Status created = driver.CreateContent(path, mine, false);
-  if (created.ok()) return true;
-  if (created.code() != Status::Code::kAlreadyExists) return created;
-  auto verdict = driver.GetContent(path, kMaxVerdictBytes);
-  if (!verdict.ok()) {
-    // Released by the other side in between: it has finished with this blob either way.
-    if (verdict.status().IsNotFound()) return mine == "keep";
-    return verdict.status();
+// Whether `digest` is in the condemnation text (one digest per line).
+bool Lists(const std::string& text, const Digest& digest) {
+  const std::string line = digest.ToString();
+  for (size_t at = text.find(line); at != std::string::npos; at = text.find(line, at + 1)) {
+    bool starts = at == 0 || text[at - 1] == '\n';
+    bool ends = at + line.size() == text.size() || text[at + line.size()] == '\n';
+    if (starts && ends) return true;
   }
-  return *verdict == mine;
+  return false;
 }
 }  // namespace
 
-std::string SweepFence::Key(const Digest& digest) {
-  return digest.algorithm() + "-" + digest.hex();
+std::string SweepFence::BucketOf(const Digest& digest) {
+  return digest.algorithm() + "-" + digest.hex().substr(0, 2);
 }
 
 Status SweepFence::Claim(const std::vector<Digest>& digests) {
   auto sweeping = driver_.Stat(kSweeping);
   if (!sweeping.ok()) return sweeping.status().IsNotFound() ? Status::Ok() : sweeping.status();
+  std::map<std::string, std::string> condemnations;  // bucket -> its text ("" when none)
   for (const Digest& digest : digests) {
-    const std::string key = Key(digest);
-    auto condemned = driver_.Stat(CondemnedPath(key));
-    if (!condemned.ok()) {
-      if (condemned.status().IsNotFound()) continue;
-      return condemned.status();
+    const std::string bucket = BucketOf(digest);
+    auto known = condemnations.find(bucket);
+    if (known == condemnations.end()) {
+      auto text = driver_.GetContent(CondemnedPath(bucket), kMaxCondemnationBytes);
+      if (!text.ok() && !text.status().IsNotFound()) return text.status();
+      known = condemnations.emplace(bucket, text.ok() ? *text : "").first;
     }
-    auto kept = Settle(driver_, VerdictPath(key), "keep");
-    if (!kept.ok()) return kept.status();
-    if (!*kept) {
-      // "delete" won: the collector deletes the bytes, then releases the blob. Once it has,
-      // bytes that are there were written after the delete (an upload committed meanwhile).
-      REGFS_RETURN_IF_ERROR(AwaitRelease(key));
+    if (!Lists(known->second, digest)) continue;
+    Status claimed = driver_.CreateContent(Claimed(bucket, digest), "", false);
+    if (!claimed.ok() && claimed.code() != Status::Code::kAlreadyExists) return claimed;
+    auto verdict = driver_.Stat(DeleteVerdict(bucket));
+    if (verdict.ok()) {
+      // The collector decided the bucket, perhaps before it saw our claim: the bytes will
+      // tell, once it is done with the bucket.
+      REGFS_RETURN_IF_ERROR(AwaitRelease(bucket));
+    } else if (!verdict.status().IsNotFound()) {
+      return verdict.status();
     }
-    // Even when "keep" won, the collector may have finished with this blob before we
-    // offered it (deleted, then released): only the bytes tell.
+    // Not decided yet: the collector will see the claim. Unless it already finished with
+    // the bucket (decided and released) before we looked: only the bytes tell.
     auto data = driver_.Stat(layout::BlobData(digest));
     if (!data.ok()) return data.status().IsNotFound() ? Going(digest) : data.status();
   }
   return Status::Ok();
 }
 
-Status SweepFence::AwaitRelease(const std::string& key) {
+Status SweepFence::AwaitRelease(const std::string& bucket) {
   while (true) {
-    auto condemned = driver_.Stat(CondemnedPath(key));
+    auto condemned = driver_.Stat(CondemnedPath(bucket));
     if (!condemned.ok()) return condemned.status().IsNotFound() ? Status::Ok() : condemned.status();
     // A collector that died after its verdict will never release: its lease tells.
     if (auto lease = driver_.TryLease("gc"); lease.ok()) return Status::Ok();
@@ -83,19 +94,37 @@ Status SweepFence::BeginSweep() {
   return driver_.PutContent(kSweeping, "", false);
 }
 
-Status SweepFence::Condemn(const Digest& digest) {
-  return driver_.PutContent(CondemnedPath(Key(digest)), digest.ToString(), false);
+Status SweepFence::Condemn(const std::vector<Digest>& digests) {
+  std::map<std::string, std::string> buckets;
+  for (const Digest& digest : digests) {
+    std::string& text = buckets[BucketOf(digest)];
+    if (!text.empty()) text += "\n";
+    text += digest.ToString();
+  }
+  for (const auto& [bucket, text] : buckets) {
+    REGFS_RETURN_IF_ERROR(driver_.PutContent(CondemnedPath(bucket), text, false));
+  }
+  return Status::Ok();
 }
 
-Result<bool> SweepFence::Decide(const Digest& digest) {
-  return Settle(driver_, VerdictPath(Key(digest)), "delete");
+Result<std::set<Digest>> SweepFence::Decide(const std::string& bucket) {
+  Status decided = driver_.CreateContent(DeleteVerdict(bucket), "", false);
+  if (!decided.ok() && decided.code() != Status::Code::kAlreadyExists) return decided;
+  std::set<Digest> claimed;
+  auto names = driver_.List(VerdictsDir(bucket));
+  if (!names.ok()) return names.status();
+  const std::string algorithm = bucket.substr(0, bucket.find('-'));
+  for (const std::string& name : *names) {
+    if (!name.starts_with("keep-")) continue;
+    if (auto d = Digest::Parse(algorithm + ":" + name.substr(5)); d.ok()) claimed.insert(*d);
+  }
+  return claimed;
 }
 
-void SweepFence::Release(const Digest& digest) {
-  const std::string key = Key(digest);
+void SweepFence::Release(const std::string& bucket) {
   // The condemnation goes first: a writer that still sees it finds the verdict.
-  (void)driver_.Delete(CondemnedPath(key));
-  (void)driver_.Delete(VerdictPath(key));
+  (void)driver_.Delete(CondemnedPath(bucket));
+  (void)driver_.Delete(VerdictsDir(bucket));
 }
 
 Status SweepFence::EndSweep() {

@@ -300,30 +300,42 @@ TEST_P(GarbageCollectionTest, AWriterLosingTheVerdictWaitsAndIsToldTheBlobWent) 
   auto lease = driver_->TryLease("gc");  // the collector is alive
   ASSERT_TRUE(lease.ok());
   ASSERT_TRUE(collector.BeginSweep().ok());
-  ASSERT_TRUE(collector.Condemn(blob).ok());
-  auto verdict = collector.Decide(blob);
-  ASSERT_TRUE(verdict.ok() && *verdict);
+  ASSERT_TRUE(collector.Condemn({blob}).ok());
+  const std::string bucket = SweepFence::BucketOf(blob);
+  auto claimed = collector.Decide(bucket);
+  ASSERT_TRUE(claimed.ok() && claimed->empty());
   std::atomic<bool> returned{false};
-  Status claimed;
+  Status claim;
   std::thread writer([&] {
-    claimed = SweepFence(*factory_.MakeSecond()).Claim({blob});
+    claim = SweepFence(*factory_.MakeSecond()).Claim({blob});
     returned = true;
   });
   std::this_thread::sleep_for(200ms);
-  EXPECT_FALSE(returned.load());  // waits for the collector to finish with the blob
+  EXPECT_FALSE(returned.load());  // waits for the collector to finish with the bucket
   ASSERT_TRUE(driver_->Delete(layout::BlobData(blob)).ok());
-  collector.Release(blob);
+  collector.Release(bucket);
   writer.join();
-  EXPECT_EQ(claimed.code(), Status::Code::kUnavailable) << claimed.ToString();
+  EXPECT_EQ(claim.code(), Status::Code::kUnavailable) << claim.ToString();
 
-  // A later writer that stored the bytes anew after the delete keeps them.
-  ASSERT_TRUE(collector.Condemn(blob).ok());
-  ASSERT_TRUE(*collector.Decide(blob));
+  // A claim before the verdict is seen by it.
   ASSERT_TRUE(driver_->PutContent(layout::BlobData(blob), "bytes", false).ok());
-  lease->reset();  // the collector died before releasing: its lease is free
+  ASSERT_TRUE(collector.Condemn({blob}).ok());
+  EXPECT_TRUE(SweepFence(*driver_).Claim({blob}).ok());
+  claimed = collector.Decide(bucket);
+  ASSERT_TRUE(claimed.ok());
+  EXPECT_EQ(claimed->count(blob), 1u);
+  collector.Release(bucket);
+
+  // A writer that stored the bytes anew after the delete keeps them, also when the
+  // collector died before releasing (its lease is free).
+  ASSERT_TRUE(collector.Condemn({blob}).ok());
+  ASSERT_TRUE(collector.Decide(bucket).ok());
+  lease->reset();
   EXPECT_TRUE(SweepFence(*driver_).Claim({blob}).ok());
   ASSERT_TRUE(collector.EndSweep().ok());
   EXPECT_TRUE(SweepFence(*driver_).Claim({blob}).ok());
+  // Blobs of other buckets, or not condemned, pass at once.
+  EXPECT_TRUE(SweepFence(*driver_).Claim({Digest::Sha256Of("other")}).ok());
 }
 
 TEST_P(GarbageCollectionTest, PushesWhileCollectingAllSucceedAndStayWhole) {
