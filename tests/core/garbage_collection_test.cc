@@ -357,7 +357,9 @@ TEST_P(GarbageCollectionTest, PushesWhileCollectingAllSucceedAndStayWhole) {
     const int images = GetParam() == "s3" ? 6 : 12;
     std::optional<Digest> previous;
     for (int i = 0; i < images; ++i) {
-      if (previous) ASSERT_TRUE(pusher->DeleteManifest("live", previous->ToString()).ok());
+      if (previous) {
+        ASSERT_TRUE(pusher->DeleteManifest("live", previous->ToString()).ok());
+      }
       // Long enough for the base layer to leave the grace window now and then.
       std::this_thread::sleep_for(std::chrono::milliseconds(300 * (i % 4) + 100));
       std::string image;
