@@ -40,7 +40,17 @@ Result<Backend> OpenDriverAndFeed(const StorageOptions& options) {
 
 Result<Backend> OpenBackend(const StorageOptions& options) {
   auto backend = OpenDriverAndFeed(options);
-  if (backend.ok()) backend->log = OpenChangeLog(backend->driver);
+  if (!backend.ok()) return backend;
+  backend->log = OpenChangeLog(backend->driver);
+  if (options.descriptor_cache == "inmemory") {
+    backend->descriptor_cache = NewInMemoryDescriptorCache();
+  } else if (options.descriptor_cache == "redis") {
+    backend->descriptor_cache =
+        NewRedisDescriptorCache(options.redis, backend->driver, options.on_cache_change);
+  } else if (!options.descriptor_cache.empty()) {
+    return Status::InvalidArgument("unknown blob descriptor cache '" + options.descriptor_cache +
+                                   "' (inmemory or redis)");
+  }
   return backend;
 }
 

@@ -25,7 +25,11 @@ Result<std::unique_ptr<Registry>> Registry::Open(RegistryOptions options) {
 }
 
 RegistryImpl::RegistryImpl(RegistryOptions options)
-    : options_(std::move(options)), driver_(*options_.driver) {}
+    : options_(std::move(options)), driver_(*options_.driver), cache_(options_.descriptor_cache) {
+  // First of the listeners: what a deletion removed is out of the cache before anything
+  // else hears of it (and before the deleting request answers).
+  if (cache_) options_.listeners.insert(options_.listeners.begin(), cache_);
+}
 
 Status RegistryImpl::CheckWritable() const {
   if (options_.read_only) {

@@ -15,6 +15,19 @@ Status BlobUnknown(const Digest& digest) {
 
 Result<BlobInfo> RegistryImpl::StatBlob(const std::string& repo, const Digest& digest) {
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
+  if (!cache_) return StatBlobInStorage(repo, digest);
+  auto cached = cache_->Lookup(repo, DescriptorCache::Kind::kBlob, digest);
+  if (cached.hit) return BlobInfo{digest, cached.hit->size};
+  auto info = StatBlobInStorage(repo, digest);
+  if (info.ok()) {
+    cache_->Store(repo, DescriptorCache::Kind::kBlob, digest, {.size = info->size},
+                  cached.token);
+  }
+  return info;
+}
+
+Result<BlobInfo> RegistryImpl::StatBlobInStorage(const std::string& repo, const Digest& digest) {
+  REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
   auto linked = ReadLink(layout::LayerLink(repo, digest));
   if (!linked.ok() && !IsAbsent(linked.status())) return linked.status();
   if (!linked.ok() || !(*linked == digest)) return BlobUnknown(digest);
@@ -29,9 +42,15 @@ Result<BlobInfo> RegistryImpl::StatBlob(const std::string& repo, const Digest& d
 Result<BlobStream> RegistryImpl::OpenBlob(const std::string& repo, const Digest& digest,
                                           uint64_t offset) {
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
-  auto linked = ReadLink(layout::LayerLink(repo, digest));
-  if (!linked.ok() && !IsAbsent(linked.status())) return linked.status();
-  if (!linked.ok() || !(*linked == digest)) return BlobUnknown(digest);
+  // The link's check may come from the cache; the bytes always come from the storage.
+  if (cache_) {
+    auto linked = StatBlob(repo, digest);
+    if (!linked.ok()) return linked.status();
+  } else {
+    auto linked = ReadLink(layout::LayerLink(repo, digest));
+    if (!linked.ok() && !IsAbsent(linked.status())) return linked.status();
+    if (!linked.ok() || !(*linked == digest)) return BlobUnknown(digest);
+  }
   auto reader = driver_.OpenReader(layout::BlobData(digest), offset);
   if (!reader.ok()) {
     if (reader.status().IsNotFound()) return BlobUnknown(digest);
@@ -73,7 +92,7 @@ Result<BlobInfo> RegistryImpl::MountBlob(const std::string& repo, const std::str
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(from));
   REGFS_RETURN_IF_ERROR(CheckWritable());
-  auto source = StatBlob(from, digest);
+  auto source = StatBlobInStorage(from, digest);
   if (!source.ok()) return source.status();
   {
     auto lock = LockRepository(repo);

@@ -12,6 +12,7 @@
 
 #include "hash_state_cache.h"
 #include "manifest_metadata_cache.h"
+#include "regfs/core/descriptor_cache.h"
 #include "regfs/core/registry.h"
 
 namespace regfs {
@@ -104,6 +105,10 @@ class RegistryImpl final : public Registry {
   // Never hold two at once.
   Result<std::unique_ptr<StorageLock>> LockRepository(const std::string& repo);
 
+  // ---- blobs (registry_blobs.cc)
+  // StatBlob from the storage alone: for writers, which must not trust a cache.
+  Result<BlobInfo> StatBlobInStorage(const std::string& repo, const Digest& digest);
+
   // ---- uploads (registry_uploads.cc)
   // One writer per upload among all processes on this storage (StorageDriver::Lock).
   Result<std::unique_ptr<StorageLock>> LockUpload(const std::string& repo, const std::string& id);
@@ -117,8 +122,11 @@ class RegistryImpl final : public Registry {
                                       std::unique_ptr<StorageLock>* upload_lock);
 
   // ---- manifests (registry_manifests.cc)
-  // Resolves a tag or digest to the digest of a manifest present in the repository.
-  Result<Digest> ResolveManifest(const std::string& repo, const std::string& reference);
+  // Resolves a tag or digest to the digest of a manifest present in the repository. With
+  // `cached`, the descriptor cache may vouch for the manifest's presence: then *cached
+  // holds its size and media type (else it is reset) and the storage is not asked.
+  Result<Digest> ResolveManifest(const std::string& repo, const std::string& reference,
+                                 std::optional<CachedDescriptor>* cached = nullptr);
   // Metadata of a stored manifest (parsed once, then cached: manifests are immutable).
   Result<ManifestMetadata> LoadMetadata(const Digest& digest);
   Status CheckReferences(const std::string& repo, const ParsedManifest& manifest);
@@ -144,6 +152,7 @@ class RegistryImpl final : public Registry {
 
   RegistryOptions options_;
   StorageDriver& driver_;
+  const std::shared_ptr<DescriptorCache> cache_;  // null: none
   HashStateCache hash_states_;
   ManifestMetadataCache metadata_;
 };

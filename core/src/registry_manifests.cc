@@ -51,7 +51,8 @@ ManifestMetadata MetadataOf(const std::string& bytes, const ParsedManifest* pars
 }  // namespace
 
 Result<Digest> RegistryImpl::ResolveManifest(const std::string& repo,
-                                             const std::string& reference) {
+                                             const std::string& reference,
+                                             std::optional<CachedDescriptor>* cached) {
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
   auto ref = Reference::Parse(reference);
   REGFS_RETURN_IF_ERROR(LookupStatusOf(ref, reference, ManifestUnknown(reference)));
@@ -64,6 +65,20 @@ Result<Digest> RegistryImpl::ResolveManifest(const std::string& repo,
       return current.status().IsNotFound() ? ManifestUnknown(reference) : current.status();
     }
     digest = *current;
+  }
+  if (cached != nullptr) cached->reset();
+  if (cached != nullptr && cache_) {
+    auto lookup = cache_->Lookup(repo, DescriptorCache::Kind::kManifest, digest);
+    if (lookup.hit) {
+      *cached = lookup.hit;
+      return digest;
+    }
+    REGFS_RETURN_IF_ERROR(Require(layout::RevisionLink(repo, digest), ManifestUnknown(reference)));
+    auto meta = LoadMetadata(digest);
+    if (!meta.ok()) return meta.status();
+    *cached = CachedDescriptor{meta->size, meta->media_type};
+    cache_->Store(repo, DescriptorCache::Kind::kManifest, digest, **cached, lookup.token);
+    return digest;
   }
   REGFS_RETURN_IF_ERROR(Require(layout::RevisionLink(repo, digest), ManifestUnknown(reference)));
   return digest;
@@ -83,15 +98,18 @@ Result<ManifestMetadata> RegistryImpl::LoadMetadata(const Digest& digest) {
 
 Result<ManifestInfo> RegistryImpl::StatManifest(const std::string& repo,
                                                 const std::string& reference) {
-  auto digest = ResolveManifest(repo, reference);
+  std::optional<CachedDescriptor> cached;
+  auto digest = ResolveManifest(repo, reference, &cached);
   if (!digest.ok()) return digest.status();
+  if (cached) return ManifestInfo{*digest, cached->media_type, cached->size};
   auto meta = LoadMetadata(*digest);
   if (!meta.ok()) return meta.status();
   return ManifestInfo{*digest, meta->media_type, meta->size};
 }
 
 Result<Manifest> RegistryImpl::GetManifest(const std::string& repo, const std::string& reference) {
-  auto digest = ResolveManifest(repo, reference);
+  std::optional<CachedDescriptor> cached;
+  auto digest = ResolveManifest(repo, reference, &cached);
   if (!digest.ok()) return digest.status();
   auto bytes = driver_.GetContent(layout::BlobData(*digest), kMaxStoredManifestBytes);
   if (!bytes.ok()) {
@@ -117,7 +135,7 @@ bool RegistryImpl::Relink(const std::string& repo, const Digest& digest) {
 Status RegistryImpl::CheckReferences(const std::string& repo, const ParsedManifest& manifest) {
   for (const Descriptor& blob : manifest.blobs) {
     if (blob.has_urls) continue;  // foreign layers live elsewhere by design
-    auto info = StatBlob(repo, blob.digest);
+    auto info = StatBlobInStorage(repo, blob.digest);
     if (!info.ok() && info.status().IsNotFound() && Relink(repo, blob.digest)) continue;
     if (!info.ok()) {
       if (!info.status().IsNotFound()) return info.status();
@@ -182,7 +200,15 @@ Result<PutManifestResult> RegistryImpl::PutManifest(const std::string& repo,
   }
   for (const Descriptor& d : manifest->children) claimed.push_back(d.digest);
   if (Status s = SweepFence(driver_).Claim(claimed); !s.ok()) {
-    if (!was_present) (void)driver_.Delete(revision.substr(0, revision.rfind('/')));
+    if (!was_present) {
+      (void)driver_.Delete(revision.substr(0, revision.rfind('/')));
+      // A reader may have seen (and cached) the revision in the moment it existed.
+      if (cache_) {
+        cache_->OnChange({.kind = ChangeEvent::Kind::kManifestDeleted,
+                          .repository = repo,
+                          .digest = digest});
+      }
+    }
     return s;
   }
   metadata_.Put(digest, MetadataOf(bytes, &*manifest));

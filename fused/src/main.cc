@@ -193,6 +193,11 @@ int Run(int argc, char** argv) {
   storage.on_feed_error = [](const Status& s) {
     std::cerr << "regfs-fused: change feed: " << s.message() << "\n";
   };
+  storage.on_cache_change = [](const Status& s) {
+    std::cerr << "regfs-fused: blob descriptor cache: "
+              << (s.ok() ? "Redis answers again" : s.message() + "; reading from storage")
+              << "\n";
+  };
   auto backend = OpenBackend(storage);
   if (!backend.ok()) {
     std::cerr << "regfs-fused: " << backend.status().message() << "\n";
@@ -200,6 +205,8 @@ int Run(int argc, char** argv) {
   }
   RegistryOptions options;
   options.driver = backend->driver;
+  // The registry:2 replicas' shared cache: the mount's deletions must reach it too.
+  options.descriptor_cache = backend->descriptor_cache;
   options.delete_enabled = config->delete_enabled;
   options.read_only = config->read_only || cmd->read_only;
   // Changes made by any process on this storage (regfs-httpd, other mounts, this one) come

@@ -12,6 +12,7 @@
 
 #include "regfs/core/change_feed.h"
 #include "regfs/core/change_log.h"
+#include "regfs/core/descriptor_cache.h"
 #include "regfs/core/status.h"
 #include "regfs/core/storage_driver.h"
 
@@ -59,6 +60,11 @@ struct StorageOptions {
   bool read_only = false;
   // Told about failures to publish to the change feed, for the log.
   std::function<void(const Status&)> on_feed_error;
+  // storage.cache.blobdescriptor: "", "inmemory" or "redis" (with `redis`).
+  std::string descriptor_cache;
+  RedisCacheOptions redis;
+  // Told when the Redis cache stops answering (an error) and when it answers again (OK).
+  std::function<void(const Status&)> on_cache_change;
 };
 
 struct Backend {
@@ -69,6 +75,8 @@ struct Backend {
   std::string no_feed;
   // The storage's durable change log, on every driver (in memory: this process's only).
   std::shared_ptr<ChangeLog> log;
+  // The blob descriptor cache the options ask for, or null; give it to RegistryOptions.
+  std::shared_ptr<DescriptorCache> descriptor_cache;
 };
 
 // Opens the storage `options` describes. Fails with a message an operator can act on when

@@ -84,6 +84,9 @@ struct RegistryOptions {
   // sign URLs: registry:2's storage.redirect, on unless disabled.
   bool redirect_reads = false;
   std::vector<std::shared_ptr<ChangeListener>> listeners;
+  // Answers existence checks of reads (HEAD, GET) without the storage when set; the
+  // Registry invalidates it on every deletion before the deleting call returns.
+  std::shared_ptr<class DescriptorCache> descriptor_cache;
 };
 
 struct BlobInfo {
