@@ -8,6 +8,8 @@
 #include <tuple>
 
 #include "notifications_config.h"
+#include "service_config.h"
+#include "yaml_values.h"
 
 namespace regfs {
 
@@ -30,7 +32,8 @@ const std::set<std::string>& SupportedKeys() {
       "storage.maintenance.uploadpurging",
       "storage.maintenance.gc",
       // regfs keeps its own caches: honoured by design.
-      "storage.cache",
+      "storage.cache.blobdescriptor",
+      "storage.cache.blobdescriptorsize",
       "storage.redirect.disable",
       "storage.s3.accesskey",
       "storage.s3.secretkey",
@@ -67,6 +70,27 @@ const std::set<std::string>& SupportedKeys() {
       "http.relativeurls",
       "http.headers",
       "http.draintimeout",
+      "http.debug.addr",
+      "http.debug.prometheus.enabled",
+      "http.debug.prometheus.path",
+      "health.storagedriver.enabled",
+      "health.storagedriver.interval",
+      "health.storagedriver.threshold",
+      "health.file",
+      "health.http",
+      "health.tcp",
+      "redis.addr",
+      "redis.addrs",
+      "redis.username",
+      "redis.password",
+      "redis.db",
+      "redis.dialtimeout",
+      "redis.readtimeout",
+      "redis.writetimeout",
+      "redis.pool.maxidle",
+      "redis.pool.maxactive",
+      "redis.pool.idletimeout",
+      "redis.tls.enabled",
       "http.http2.disabled",
       "http.tls.certificate",
       "http.tls.key",
@@ -606,17 +630,7 @@ Result<Config> ParseConfig(const std::string& path, const std::vector<std::strin
     if (d->count() < 0) return Status::InvalidArgument("http.draintimeout must not be negative");
     c.drain_timeout = *d;
   }
-  if (YAML::Node headers = Lookup(root, "http.headers"); headers && headers.IsMap()) {
-    for (const auto& kv : headers) {
-      std::vector<std::string> values;
-      if (kv.second.IsSequence()) {
-        for (const auto& v : kv.second) values.push_back(v.as<std::string>());
-      } else if (kv.second.IsScalar()) {
-        values.push_back(kv.second.as<std::string>());
-      }
-      c.headers.emplace_back(kv.first.as<std::string>(), std::move(values));
-    }
-  }
+  c.headers = HeaderMap(Lookup(root, "http.headers"));
   REGFS_RETURN_IF_ERROR(Read(root, "http.tls.certificate", &c.tls.certificate));
   REGFS_RETURN_IF_ERROR(Read(root, "http.tls.key", &c.tls.key));
   REGFS_RETURN_IF_ERROR(Read(root, "http.tls.minimumtls", &c.tls.minimum));
@@ -668,6 +682,8 @@ Result<Config> ParseConfig(const std::string& path, const std::vector<std::strin
     c.limits.head_timeout = *d;
   }
 
+  REGFS_RETURN_IF_ERROR(ReadServiceSections(root, &c));
+
   int max_entries = static_cast<int>(c.catalog_max_entries);
   REGFS_RETURN_IF_ERROR(Read(root, "catalog.maxentries", &max_entries));
   if (max_entries <= 0) return Status::InvalidArgument("catalog.maxentries must be positive");
@@ -683,6 +699,18 @@ StorageOptions StorageOptionsOf(const Config& config) {
   options.root_directory = config.root_directory;
   options.s3 = config.s3;
   options.read_only = config.read_only;
+  options.descriptor_cache = config.blob_descriptor_cache;
+  const Config::Redis& r = config.redis;
+  options.redis = {.addrs = r.addrs,
+                   .username = r.username,
+                   .password = r.password,
+                   .db = r.db,
+                   .dial_timeout = r.dial_timeout,
+                   .read_timeout = r.read_timeout,
+                   .write_timeout = r.write_timeout,
+                   .max_idle = r.max_idle,
+                   .max_active = r.max_active,
+                   .idle_timeout = r.idle_timeout};
   return options;
 }
 

@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include "yaml_values.h"
+
 namespace regfs {
 namespace {
 
@@ -9,15 +11,6 @@ Status Invalid(const std::string& where, const std::string& what) {
   return Status::InvalidArgument("notifications.endpoints " + where + ": " + what);
 }
 
-std::vector<std::string> ScalarOrList(const YAML::Node& node) {
-  std::vector<std::string> out;
-  if (node && node.IsSequence()) {
-    for (const auto& v : node) out.push_back(v.as<std::string>());
-  } else if (node && node.IsScalar()) {
-    out.push_back(node.as<std::string>());
-  }
-  return out;
-}
 
 Status ReadEndpoint(const YAML::Node& node, const std::string& where,
                     Config::NotificationEndpoint* e) {

@@ -202,12 +202,12 @@ TEST_F(ConfigTest, OssStorageMapsOntoItsS3Api) {
 }
 
 TEST_F(ConfigTest, UnknownKeysAreNamedInWarnings) {
-  auto c = LoadConfig(Write("version: 0.1\nredis: {addr: x}\nfoo: bar\n"), {});
+  auto c = LoadConfig(Write("version: 0.1\nproxy: {ttl: 1h}\nfoo: bar\n"), {});
   ASSERT_TRUE(c.ok());
   ASSERT_EQ(c->warnings.size(), 2u);
   std::string all = c->warnings[0] + c->warnings[1];
   EXPECT_NE(all.find("foo"), std::string::npos);
-  EXPECT_NE(all.find("redis"), std::string::npos);
+  EXPECT_NE(all.find("proxy.ttl"), std::string::npos);
 }
 
 TEST_F(ConfigTest, NotificationEndpointsAsRegistry2WritesThem) {
@@ -411,6 +411,109 @@ limits: {concurrentuploads: 8, uploadsperrepository: 20, connectionsperclient: 0
   ASSERT_TRUE(empty.ok()) << empty.status().ToString();
   EXPECT_TRUE(empty->access.enabled);
   EXPECT_TRUE(empty->access.rules.empty());
+}
+
+}  // namespace
+}  // namespace regfs
+
+namespace regfs {
+namespace {
+
+class ServiceConfigTest : public ::testing::Test {
+ protected:
+  std::string Write(const std::string& yaml) {
+    std::ofstream(path_) << yaml;
+    return path_;
+  }
+  void TearDown() override { ::unlink(path_.c_str()); }
+  std::string path_ = "/tmp/regfs-service-config-test-" + std::to_string(::getpid()) + ".yml";
+};
+
+TEST_F(ServiceConfigTest, ReadsDebugHealthRedisAndTheCacheAsRegistry2WritesThem) {
+  auto c = LoadConfig(Write(R"(version: 0.1
+storage:
+  filesystem: {rootdirectory: /srv/reg}
+  cache: {blobdescriptor: redis}
+http:
+  addr: :5000
+  debug:
+    addr: 127.0.0.1:5001
+    prometheus: {enabled: true, path: /prom}
+health:
+  storagedriver: {enabled: true, interval: 5s, threshold: 2}
+  file:
+    - {file: /etc/regfs/drain, interval: 1s}
+  http:
+    - uri: http://auth.internal/health
+      headers: {Authorization: [Bearer x]}
+      statuscode: 204
+      timeout: 3s
+      interval: 15s
+      threshold: 3
+  tcp:
+    - {addr: db.internal:5432, timeout: 2s, interval: 30s, threshold: 4}
+redis:
+  addr: 10.0.0.5:6379
+  password: hunter2
+  db: 3
+  dialtimeout: 10ms
+  readtimeout: 20ms
+  writetimeout: 30ms
+  pool: {maxidle: 8, maxactive: 32, idletimeout: 60s}
+)"),
+                      {"REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED=false"});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->debug.enabled);
+  EXPECT_EQ(c->debug.addr.port, 5001);
+  EXPECT_FALSE(c->debug.prometheus);  // the environment wins, as in registry:2
+  EXPECT_EQ(c->debug.prometheus_path, "/prom");
+  EXPECT_TRUE(c->health.storage.enabled);
+  EXPECT_EQ(c->health.storage.interval, std::chrono::seconds(5));
+  EXPECT_EQ(c->health.storage.threshold, 2);
+  ASSERT_EQ(c->health.files.size(), 1u);
+  EXPECT_EQ(c->health.files[0].path, "/etc/regfs/drain");
+  ASSERT_EQ(c->health.http.size(), 1u);
+  EXPECT_EQ(c->health.http[0].status, 204);
+  EXPECT_EQ(c->health.http[0].threshold, 3);
+  EXPECT_EQ(c->health.http[0].headers.at(0).second.at(0), "Bearer x");
+  ASSERT_EQ(c->health.tcp.size(), 1u);
+  EXPECT_EQ(c->health.tcp[0].timeout, std::chrono::seconds(2));
+  EXPECT_EQ(c->redis.addrs, std::vector<std::string>{"10.0.0.5:6379"});
+  EXPECT_EQ(c->redis.db, 3);
+  EXPECT_EQ(c->redis.dial_timeout, std::chrono::milliseconds(10));
+  EXPECT_EQ(c->redis.max_active, 32);
+  EXPECT_EQ(c->blob_descriptor_cache, "redis");
+  for (const auto& w : c->warnings) ADD_FAILURE() << "unexpected warning: " << w;
+  StorageOptions storage = StorageOptionsOf(*c);
+  EXPECT_EQ(storage.descriptor_cache, "redis");
+  EXPECT_EQ(storage.redis.password, "hunter2");
+}
+
+TEST_F(ServiceConfigTest, Redis3AddrsAndBadValuesAreClearErrors) {
+  auto three = LoadConfig(Write("redis: {addrs: [a:1, b:2]}\n"), {});
+  ASSERT_TRUE(three.ok()) << three.status().ToString();
+  EXPECT_EQ(three->redis.addrs.size(), 2u);
+  const std::pair<const char*, const char*> cases[] = {
+      {"storage: {cache: {blobdescriptor: redis}}\n", "has no addr"},
+      {"storage: {cache: {blobdescriptor: memcached}}\n", "inmemory or redis"},
+      {"redis: {addr: nocolon}\n", "host:port"},
+      {"redis: {addr: 'a:1', password: sekrit, tls: {enabled: true}}\n", "not supported"},
+      {"redis: {addr: 'a:1', dialtimeout: soon}\n", "redis.dialtimeout"},
+      {"health: {storagedriver: {threshold: 0}}\n", "must be positive"},
+      {"health: {file: [{interval: 1s}]}\n", "needs a file"},
+      {"health: {http: [{uri: ftp://x}]}\n", "http:// or https://"},
+      {"health: {tcp: [{addr: nocolon}]}\n", "host:port"},
+      {"health: {file: {file: x}}\n", "must be a list"},
+      {"http: {debug: {addr: 'not an address'}}\n", "http.debug.addr"},
+      {"http: {debug: {prometheus: {path: metrics}}}\n", "must start with /"},
+  };
+  for (const auto& [yaml, why] : cases) {
+    auto c = LoadConfig(Write(yaml), {});
+    ASSERT_FALSE(c.ok()) << yaml;
+    EXPECT_NE(c.status().message().find(why), std::string::npos)
+        << yaml << ": " << c.status().message();
+    EXPECT_EQ(c.status().message().find("sekrit"), std::string::npos);
+  }
 }
 
 }  // namespace

@@ -141,6 +141,62 @@ struct Config {
     std::vector<NotificationEndpoint> endpoints;
   } notifications;
 
+  // http.debug: a second listener for operators (health, metrics, probes), never for clients.
+  struct Debug {
+    bool enabled = false;  // http.debug.addr is set
+    ListenAddress addr;
+    bool prometheus = false;                     // http.debug.prometheus.enabled
+    std::string prometheus_path = "/metrics";    // http.debug.prometheus.path
+  } debug;
+  // health: checks that, while failing, make /v2/ answer 503 (registry:2's behaviour), so a
+  // load balancer sends clients elsewhere.
+  struct Health {
+    struct Storage {
+      bool enabled = false;
+      std::chrono::milliseconds interval{10'000};
+      int threshold = 3;  // failures in a row before the check fails
+    } storage;
+    struct File {  // fails while the file exists
+      std::string path;
+      std::chrono::milliseconds interval{10'000};
+    };
+    std::vector<File> files;
+    struct Http {  // fails unless a GET of uri answers statuscode
+      std::string uri;
+      std::vector<std::pair<std::string, std::vector<std::string>>> headers;
+      int status = 200;
+      std::chrono::milliseconds timeout{1'000};
+      std::chrono::milliseconds interval{10'000};
+      int threshold = 1;
+    };
+    std::vector<Http> http;
+    struct Tcp {  // fails unless addr accepts a connection
+      std::string addr;
+      std::chrono::milliseconds timeout{1'000};
+      std::chrono::milliseconds interval{10'000};
+      int threshold = 1;
+    };
+    std::vector<Tcp> tcp;
+  } health;
+  // redis: registry:2 2.8's keys (addr), and 3.x's addrs (the first that answers is used).
+  struct Redis {
+    std::vector<std::string> addrs;  // host:port; empty: no Redis
+    std::string username;
+    std::string password;  // never logged
+    int db = 0;
+    std::chrono::milliseconds dial_timeout{1'000};
+    std::chrono::milliseconds read_timeout{1'000};
+    std::chrono::milliseconds write_timeout{1'000};
+    int max_idle = 16;
+    int max_active = 64;
+    std::chrono::milliseconds idle_timeout{300'000};
+    bool tls = false;
+    bool enabled() const { return !addrs.empty(); }
+  } redis;
+  // storage.cache.blobdescriptor: "inmemory" (this process), "redis" (shared by replicas)
+  // or empty (none beyond regfs's own immutable-metadata caches).
+  std::string blob_descriptor_cache;
+
   std::vector<std::string> warnings;
 };
 
