@@ -96,6 +96,10 @@ class Exchange {
 
   bool sent() const { return response_.sent(); }
   uint64_t bytes_sent() const { return bytes_sent_; }
+  // Body bytes the handler stored (an upload's chunk), for the metrics when the request
+  // announced no length.
+  void CountBodyBytes(uint64_t n) { bytes_received_ += n; }
+  uint64_t bytes_received() const { return bytes_received_; }
 
  private:
   void PrepareToSend();
@@ -109,6 +113,7 @@ class Exchange {
   std::unique_ptr<ChunkedBodyStream> chunked_body_;
   std::istringstream no_body_;
   uint64_t bytes_sent_ = 0;
+  uint64_t bytes_received_ = 0;
   // The changes this request makes, appended to the change log before the answer is sent.
   ChangeRecorder::Scope changes_;
 };

@@ -27,6 +27,12 @@
 #include "maintenance/gc_command.h"
 #include "maintenance/gc_scheduler.h"
 #include "notifications/notifier.h"
+#include "observability/debug_server.h"
+#include "observability/health.h"
+#include "observability/metered_driver.h"
+#include "observability/metrics.h"
+#include "observability/server_metrics.h"
+#include "observability/service_metrics.h"
 #include "regfs/config/config.h"
 #include "regfs/core/change_feed.h"
 #include "regfs/core/change_recorder.h"
@@ -92,16 +98,35 @@ int Serve(const std::string& config_path) {
   Logger logger(config->log_level, config->log_formatter == "json", config->log_fields);
   for (const auto& w : config->warnings) logger.Warn(w);
 
+  Metrics metrics;
+  ServerMetrics server_metrics(metrics);
+  RegisterProcessMetrics(metrics);
+
   StorageOptions storage = StorageOptionsOf(*config);
   storage.on_feed_error = [&logger](const Status& s) { logger.Warn(s.message()); };
+  storage.on_cache_change = [&logger](const Status& s) {
+    if (s.ok()) {
+      logger.Info("blob descriptor cache: Redis answers; using the shared cache");
+    } else {
+      logger.Warn("blob descriptor cache: " + s.message() +
+                  "; serving from storage (slower) until Redis answers again");
+    }
+  };
   auto backend = OpenBackend(storage);
   if (!backend.ok()) {
     logger.Error(backend.status().message());
     std::cerr << "regfs-httpd: " << backend.status().message() << "\n";
     return kExitRuntime;
   }
+  // Every storage call the registry makes is timed and its failures counted.
+  std::shared_ptr<StorageDriver> driver =
+      NewMeteredDriver(backend->driver, config->storage_driver, server_metrics);
   RegistryOptions options;
-  options.driver = backend->driver;
+  options.driver = driver;
+  options.descriptor_cache = backend->descriptor_cache;
+  if (backend->descriptor_cache) {
+    logger.Info("blob descriptor cache: " + backend->descriptor_cache->Describe());
+  }
   options.delete_enabled = config->delete_enabled;
   options.read_only = config->read_only;
   options.redirect_reads = !config->redirect_disabled;
@@ -202,12 +227,29 @@ int Serve(const std::string& config_path) {
     deliver_now = notifier.get();
   }
 
+  // The replica's health: the configured checks decide whether /v2/ answers; Redis only
+  // degrades it (the registry serves from storage meanwhile).
+  HealthMonitor health(logger);
+  for (auto& check : ConfiguredChecks(*config, driver)) health.Add(std::move(check));
+  if (auto cache = backend->descriptor_cache; cache && config->blob_descriptor_cache == "redis") {
+    health.Add({.name = "redis",
+                .interval = std::chrono::seconds(2),
+                .critical = false,
+                .probe = [cache] {
+                  return cache->available()
+                             ? Status::Ok()
+                             : Status::Unavailable(cache->Describe() +
+                                                   " does not answer: serving from storage");
+                }});
+  }
+  health.Start();
+
   std::atomic<int> in_flight{0};
   std::atomic<int> uploads_in_flight{0};
   std::atomic<bool> shutting_down{false};
   ServerContext context{**registry,    *config,    logger,           in_flight,
                         shutting_down, authorizer, uploads_in_flight, recorder.get(),
-                        notifier && notifier->wants_pulls()};
+                        notifier && notifier->wants_pulls(), &server_metrics, &health};
 
   Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams;
   params->setKeepAlive(true);
@@ -259,8 +301,7 @@ int Serve(const std::string& config_path) {
   if (config->gc.enabled && !config->read_only) {
     std::optional<std::chrono::seconds> purge_age;
     if (config->upload_purging.enabled) purge_age = config->upload_purging.age;
-    gc = std::make_unique<GcScheduler>(config->gc, purge_age, **registry, *backend->driver,
-                                       logger);
+    gc = std::make_unique<GcScheduler>(config->gc, purge_age, **registry, *driver, logger);
     gc->Start();
     logger.Info("garbage collection every " + std::to_string(config->gc.interval.count()) +
                 "s, grace " + std::to_string(config->gc.grace.count()) + "s" +
@@ -268,10 +309,33 @@ int Serve(const std::string& config_path) {
                 (config->gc.dry_run ? " (dry run)" : ""));
   }
 
+  RegisterServiceMetrics(metrics, {.notifier = notifier.get(),
+                                   .log = backend->log,
+                                   .gc = gc.get(),
+                                   .health = &health,
+                                   .cache = backend->descriptor_cache,
+                                   .cache_is_redis = config->blob_descriptor_cache == "redis",
+                                   .uploads_in_flight = &uploads_in_flight});
+  std::unique_ptr<DebugServer> debug;
+  if (config->debug.enabled) {
+    debug = std::make_unique<DebugServer>(config->debug, metrics, health);
+    if (Status s = debug->Start(); !s.ok()) {
+      logger.Error(s.message());
+      std::cerr << "regfs-httpd: " << s.message() << "\n";
+      std::fflush(nullptr);
+      _exit(kExitRuntime);
+    }
+    logger.Info("debug listener on http://" + config->debug.addr.ToString() +
+                " (/debug/health, /livez, /readyz" +
+                (config->debug.prometheus ? ", " + config->debug.prometheus_path : "") + ")");
+  }
+
   int sig = 0;
   sigwait(&signals, &sig);
   logger.Info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
               ", finishing in-flight requests");
+  // Unready first (/readyz 503 for load balancers and probes), then stop accepting.
+  health.SetDraining();
   shutting_down = true;
   server.stop();
   router->NotifyServerStopped();

@@ -4,6 +4,7 @@
 #include <Poco/URI.h>
 
 #include "handlers/handlers.h"
+#include "observability/debug_server.h"
 
 namespace regfs::httpd {
 
@@ -14,6 +15,9 @@ Poco::Net::HTTPRequestHandler* RequestRouter::createRequestHandler(
     path = Poco::URI(request.getURI()).getPath();
   } catch (const Poco::Exception&) {
     return new NotFoundHandler(context_, Route{});
+  }
+  if (context_.health != nullptr) {
+    if (auto* probe = NewProbeHandler(path, *context_.health)) return probe;
   }
   Route route = ParseRoute(path);
   switch (route.kind) {

@@ -6,6 +6,8 @@
 
 #include "auth/authorizer.h"
 #include "logger.h"
+#include "observability/health.h"
+#include "observability/server_metrics.h"
 #include "regfs/config/config.h"
 #include "regfs/core/change_recorder.h"
 #include "regfs/core/registry.h"
@@ -30,6 +32,10 @@ struct ServerContext {
   // Pulls (GET of a manifest or blob) are recorded too: some notification endpoint wants
   // them. Off otherwise: a pull then costs no write.
   bool record_pulls = false;
+  // Request metrics; null in tools that serve no API.
+  ServerMetrics* metrics = nullptr;
+  // While it says unhealthy, every API request answers 503 (registry:2's behaviour).
+  const HealthMonitor* health = nullptr;
 };
 
 }  // namespace regfs::httpd

@@ -113,9 +113,21 @@ void ApiHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
   for (const auto& [name, values] : context_.config.headers) {
     for (const auto& v : values) response.add(name, v);
   }
+  const char* handler = HandlerLabel(route_.kind);
+  Gauge* in_flight_gauge = nullptr;
+  if (context_.metrics != nullptr) {
+    in_flight_gauge = &context_.metrics->in_flight.With({handler});
+    in_flight_gauge->Add(1);
+  }
   std::string user;
   try {
-    if (auto framing = CheckFraming(request)) {
+    if (context_.health != nullptr && !context_.health->Healthy()) {
+      // As registry:2: a replica whose checks fail sends clients away (a load balancer
+      // retries elsewhere); what fails is on /debug/health.
+      ex.AbandonBody();
+      ex.SendError(Poco::Net::HTTPResponse::HTTP_SERVICE_UNAVAILABLE, "UNAVAILABLE",
+                   "health check failed: please see /debug/health");
+    } else if (auto framing = CheckFraming(request)) {
       context_.logger.Debug(request.getMethod() + " " + LoggableTarget(request.getURI()) +
                             ": " + framing->message);
       ex.AbandonBody();
@@ -134,6 +146,22 @@ void ApiHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
     ex.AbandonBody();
     if (!ex.sent()) ex.SendError(Status::IOError(e.what()));
   }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (context_.metrics != nullptr) {
+    ServerMetrics& m = *context_.metrics;
+    const std::string& method = request.getMethod();
+    m.requests.With({method, handler, std::to_string(static_cast<int>(response.getStatus()))})
+        .Add();
+    m.duration.With({method, handler}).Observe(seconds);
+    uint64_t in = ex.bytes_received();
+    if (in == 0 && request.hasContentLength() && request.getContentLength64() > 0) {
+      in = static_cast<uint64_t>(request.getContentLength64());
+    }
+    m.request_bytes.With({handler}).Observe(static_cast<double>(in));
+    m.response_bytes.With({handler}).Observe(static_cast<double>(ex.bytes_sent()));
+    in_flight_gauge->Add(-1);
+  }
   if (context_.config.access_log) {
     Logger::Access a;
     a.remote = request.clientAddress().toString();
@@ -142,7 +170,7 @@ void ApiHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
     a.uri = LoggableTarget(request.getURI());
     a.status = static_cast<int>(response.getStatus());
     a.bytes = ex.bytes_sent();
-    a.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    a.seconds = seconds;
     a.user_agent = request.get("User-Agent", "");
     context_.logger.LogAccess(a);
   }

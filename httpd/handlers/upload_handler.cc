@@ -150,6 +150,7 @@ bool UploadHandler::AppendBody(Exchange& ex, const std::string& id) {
   }
   ex.MarkBodyConsumed();
   uint64_t received = info->size - before->size;
+  ex.CountBodyBytes(received);
   uint64_t declared = expected_length.value_or(
       req.hasContentLength() ? static_cast<uint64_t>(req.getContentLength64()) : received);
   if (received != declared) {
