@@ -8,7 +8,9 @@
 #   3. starts the packaged server the way regfs-httpd.service does (its ExecStart line, as
 #      user regfs, no capabilities, no new privileges; systemd need not be PID 1) on a free
 #      port of 127.0.0.1 (REGISTRY_HTTP_ADDR), pushes an image with skopeo and pulls it back;
-#      lists the tree with the packaged regfs-fused when the package has it;
+#      lists the tree with the packaged regfs-fused when the package has it; runs two
+#      instances of the template regfs-httpd@.service on the same data and continues an
+#      upload started on one on the other;
 #   4. upgrades to a newer version (a repacked copy): data, user and a changed config stay;
 #   5. apt-get remove (config, user and data stay), apt-get purge (config and user go, the
 #      data stays and a note says where);
@@ -30,6 +32,7 @@ ensure_packages dpkg-dev debhelper lintian fakeroot cmake g++ pkg-config libpoco
 
 DATA=/var/lib/regfs
 UNIT=/lib/systemd/system/regfs-httpd.service
+TEMPLATE=/lib/systemd/system/regfs-httpd@.service
 REPO=packaging/test
 MKOCI="$PKG_SRC/tests/e2e/mkoci.py"
 [[ -f "$MKOCI" ]] || fail "$MKOCI is missing"
@@ -45,6 +48,7 @@ getent passwd regfs >/dev/null && fail "a user regfs exists already; this test c
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/regfs-deb-test.XXXXXX")
 chmod 755 "$TMP"
 SERVER_PID=""
+INSTANCE_PIDS=()
 SERVER_SCHEME=http
 SERVER_CURL_OPTS=()
 FUSED_PID=""
@@ -54,6 +58,8 @@ cleanup() {
   local rc=$?
   set +e
   [[ -n "$SERVER_PID" ]] && kill -9 "$SERVER_PID" 2>/dev/null
+  for pid in "${INSTANCE_PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
+  rm -f /etc/regfs/pkgtest-*.yml
   if [[ -n "$FUSED_PID" ]]; then
     fusermount3 -uz /registry 2>/dev/null
     kill -9 "$FUSED_PID" 2>/dev/null
@@ -107,6 +113,45 @@ stop_server() {
   ((WAIT_RC == 0)) || { cat "$SERVER_LOG" >&2; fail "regfs-httpd exited with status $WAIT_RC on SIGTERM"; }
   ok "stopped on SIGTERM with status 0"
 }
+
+# start_instance NAME: starts the packaged regfs-httpd as regfs-httpd@NAME.service would
+# (the template's ExecStart with %i = NAME, as start_server runs regfs-httpd.service's) on a
+# free port; sets INSTANCE_PID and INSTANCE_REG and adds the pid to INSTANCE_PIDS.
+start_instance() {
+  local name=$1 exec_line argv port log
+  exec_line=$(sed -n 's/^ExecStart=//p' "$TEMPLATE")
+  [[ "$exec_line" == *%i* ]] || fail "the ExecStart= of $TEMPLATE does not name its instance (%i)"
+  exec_line=${exec_line//%i/$name}
+  read -r -a argv <<<"$exec_line"
+  port=$(free_port)
+  log="$TMP/instance-$name.log"
+  (
+    cd /
+    umask 027
+    exec env -i PATH=/usr/bin:/bin LANG=C.UTF-8 REGISTRY_HTTP_ADDR="127.0.0.1:$port" \
+      setpriv --reuid=regfs --regid=regfs --init-groups --no-new-privs \
+      --inh-caps=-all --ambient-caps=-all --bounding-set=-all -- "${argv[@]}"
+  ) >"$log" 2>&1 &
+  INSTANCE_PID=$!
+  INSTANCE_PIDS+=("$INSTANCE_PID")
+  INSTANCE_REG="127.0.0.1:$port"
+  if ! wait_until 30 "instance $name" curl -sS --max-time 2 -o /dev/null "http://$INSTANCE_REG/v2/"; then
+    cat "$log" >&2
+    fail "regfs-httpd@$name did not answer on $INSTANCE_REG within 30s"
+  fi
+  ok "'$exec_line' runs as $(ps -o user= -p "$INSTANCE_PID" | tr -d ' ') (pid $INSTANCE_PID) on $INSTANCE_REG"
+}
+
+# stop_instance PID NAME: SIGTERM; it must exit 0 within TimeoutStopSec.
+stop_instance() {
+  kill -TERM "$1"
+  wait_pid "$1" 60 || fail "regfs-httpd@$2 did not stop within 60s of SIGTERM"
+  ((WAIT_RC == 0)) || { cat "$TMP/instance-$2.log" >&2; fail "regfs-httpd@$2 exited with status $WAIT_RC on SIGTERM"; }
+}
+
+# upload_path RESPONSE_HEADERS: the path of the Location header (the URL names the replica
+# that answered; the path is all another replica needs)
+upload_path() { tr -d '\r' <"$1" | sed -n 's|^[Ll]ocation: *\(https\?://[^/]*\)\?||p'; }
 
 # pull_and_compare TAG NAME: pulls REPO:TAG into a new OCI layout, compares it to the pushed one
 pull_and_compare() {
@@ -273,10 +318,13 @@ ok "/etc/regfs/config.yml is a conffile"
 [[ -L /etc/systemd/system/multi-user.target.wants/regfs-httpd.service ]] || fail "regfs-httpd.service is not enabled"
 [[ "$(systemctl is-enabled regfs-httpd.service)" == enabled ]] || fail "systemctl is-enabled regfs-httpd.service: not enabled"
 ok "regfs-httpd.service enabled (systemd is PID 1 here: $( [[ -d /run/systemd/system ]] && echo yes || echo no))"
-units=("$UNIT")
+[[ -f "$TEMPLATE" ]] || fail "$TEMPLATE missing"
+! compgen -G '/etc/systemd/system/*.wants/regfs-httpd@*.service' >/dev/null || fail "the package enabled an instance of regfs-httpd@.service"
+ok "regfs-httpd@.service installed, no instance enabled"
+units=("$UNIT" "$TEMPLATE")
 if ((HAS_FUSED)); then
   units+=(/lib/systemd/system/regfs-fused.service)
-  [[ -f ${units[1]} ]] || fail "the package has regfs-fused but not regfs-fused.service"
+  [[ -f /lib/systemd/system/regfs-fused.service ]] || fail "the package has regfs-fused but not regfs-fused.service"
   [[ "$(systemctl is-enabled regfs-fused.service)" == disabled ]] || fail "regfs-fused.service is not disabled"
   ok "regfs-fused.service installed, not enabled"
 else
@@ -294,9 +342,11 @@ ok "man pages: $(man -w regfs-httpd) $( ((HAS_FUSED)) && man -w regfs-fused)"
 # Every document the packaged config, the man pages and the shipped docs point to is there.
 refs=$( { cat /etc/regfs/config.yml /usr/share/doc/regfs/*.md; man -P cat regfs-httpd 2>/dev/null; } |
   grep -o '/usr/share/doc/regfs/[A-Za-z0-9_.-]*\.md' | sort -u)
-for doc in $refs /usr/share/doc/regfs/security.md; do
+for doc in $refs /usr/share/doc/regfs/security.md /usr/share/doc/regfs/scaling.md /usr/share/doc/regfs/metrics.md \
+  /usr/share/doc/regfs/grafana-dashboard.json; do
   [[ -f "$doc" ]] || fail "$doc is referred to but not installed"
 done
+python3 -m json.tool /usr/share/doc/regfs/grafana-dashboard.json >/dev/null || fail "the installed Grafana dashboard is not JSON"
 ok "documents referred to are installed: $(echo "$refs" | tr '\n' ' ')"
 
 # ---------------------------------------------------------------------------------------
@@ -322,6 +372,44 @@ else
   note "the package has no regfs-fused (fused/ does not build it yet): the file tree step is skipped"
 fi
 stop_server
+
+# ---------------------------------------------------------------------------------------
+step "two instances of regfs-httpd@.service on the same data (replicas behind a load balancer)"
+cp /etc/regfs/config.yml /etc/regfs/pkgtest-a.yml
+cp /etc/regfs/config.yml /etc/regfs/pkgtest-b.yml
+start_instance pkgtest-a
+A_PID=$INSTANCE_PID A_REG=$INSTANCE_REG
+start_instance pkgtest-b
+B_PID=$INSTANCE_PID B_REG=$INSTANCE_REG
+REG=$A_REG pull_and_compare 1 pulled-a
+REG=$B_REG pull_and_compare 1 pulled-b
+# An upload started on one replica, continued on the other and finished on the first: the
+# upload's state is in the storage, not in the process or the URL (no http.secret).
+printf 'regfs packaging test, first chunk;' >"$TMP/chunk1"
+printf ' second chunk\n' >"$TMP/chunk2"
+cat "$TMP/chunk1" "$TMP/chunk2" >"$TMP/blob"
+BLOB_DIGEST="sha256:$(sha256sum "$TMP/blob" | cut -d' ' -f1)"
+curl -fsS -o /dev/null -D "$TMP/h1" -X POST "http://$A_REG/v2/$REPO/blobs/uploads/" || fail "POST of an upload on $A_REG failed"
+path=$(upload_path "$TMP/h1")
+[[ "$path" == /v2/$REPO/blobs/uploads/* ]] || fail "upload Location is '$path'"
+curl -fsS -o /dev/null -D "$TMP/h2" -X PATCH -H 'Content-Type: application/octet-stream' \
+  --data-binary @"$TMP/chunk1" "http://$B_REG$path" || fail "PATCH of the first chunk on the other replica failed"
+path=$(upload_path "$TMP/h2")
+curl -fsS -o /dev/null -X PATCH -H 'Content-Type: application/octet-stream' \
+  --data-binary @"$TMP/chunk2" "http://$A_REG$path" || fail "PATCH of the second chunk failed"
+curl -fsS -o /dev/null -X PUT "http://$B_REG$path?digest=$BLOB_DIGEST" || fail "PUT that completes the upload on the other replica failed"
+cmp -s <(curl -fsS "http://$A_REG/v2/$REPO/blobs/$BLOB_DIGEST") "$TMP/blob" || fail "the blob uploaded across both replicas reads back different"
+ok "an upload started on $A_REG, continued on $B_REG and back, completed as $BLOB_DIGEST"
+stop_instance "$A_PID" pkgtest-a
+stop_instance "$B_PID" pkgtest-b
+INSTANCE_PIDS=()
+rm -f /etc/regfs/pkgtest-a.yml /etc/regfs/pkgtest-b.yml
+ok "both stopped on SIGTERM with status 0"
+# An instance the administrator enabled; purge must remove its link (checked below).
+systemctl --no-reload enable regfs-httpd@pkgtest.service >/dev/null 2>&1 ||
+  fail "systemctl enable regfs-httpd@pkgtest.service failed"
+[[ -L /etc/systemd/system/multi-user.target.wants/regfs-httpd@pkgtest.service ]] || fail "enabling regfs-httpd@pkgtest made no link"
+ok "regfs-httpd@pkgtest.service enabled (not started), for the purge step"
 
 # ---------------------------------------------------------------------------------------
 step "TLS and htpasswd: the packaged configuration's examples, set up as docs/install.md says"
@@ -392,9 +480,10 @@ sed 's/^/     /' "$TMP/purge.log" | grep -i regfs || true
 ! getent passwd regfs >/dev/null || fail "the user regfs is still there after the purge"
 ! getent group regfs >/dev/null || fail "the group regfs is still there after the purge"
 [[ ! -e /etc/systemd/system/multi-user.target.wants/regfs-httpd.service ]] || fail "the enablement symlink is left"
+[[ ! -L /etc/systemd/system/multi-user.target.wants/regfs-httpd@pkgtest.service ]] || fail "the link of the enabled regfs-httpd@pkgtest instance is left"
 [[ "$(cat "$TAGLINK")" == "$DIGEST" ]] || fail "purge lost the data"
 grep -q "$DATA" "$TMP/purge.log" || fail "purge printed no note about $DATA"
-ok "config, user, group and enablement gone; $DATA kept ($(du -sh "$DATA" | cut -f1))"
+ok "config, user, group and enablement (the template instance's too) gone; $DATA kept ($(du -sh "$DATA" | cut -f1))"
 
 # ---------------------------------------------------------------------------------------
 step "reinstall over the kept data, then purge straight away"

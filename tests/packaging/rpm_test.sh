@@ -46,7 +46,8 @@ version=$(rpm -qp --qf '%{VERSION}' "$RPM")
 rpm -qpl "$RPM" >"$TMP/files"
 sed 's/^/     /' "$TMP/files"
 for f in /usr/bin/regfs-httpd /etc/regfs/config.yml /usr/lib/systemd/system/regfs-httpd.service \
-  /usr/lib/sysusers.d/regfs.conf /usr/lib/tmpfiles.d/regfs.conf; do
+  /usr/lib/systemd/system/regfs-httpd@.service /usr/lib/sysusers.d/regfs.conf /usr/lib/tmpfiles.d/regfs.conf \
+  /usr/share/doc/regfs/scaling.md /usr/share/doc/regfs/metrics.md /usr/share/doc/regfs/grafana-dashboard.json; do
   grep -qx "$f" "$TMP/files" || fail "$f is not in the package"
 done
 grep -q '^/usr/share/man/man8/regfs-httpd\.8' "$TMP/files" || fail "no regfs-httpd(8)"
@@ -76,9 +77,14 @@ grep -q 'preset regfs-httpd.service' "$TMP/scripts" || fail "no systemctl preset
 ! grep -q 'preset.*regfs-fused' "$TMP/scripts" || fail "%post presets regfs-fused.service"
 grep -q 'disable --now regfs-httpd.service regfs-fused.service' "$TMP/scripts" || fail "%preun does not stop the services"
 grep -q 'try-restart regfs-httpd.service regfs-fused.service' "$TMP/scripts" || fail "%postun does not restart the services"
+# The template's instances are the administrator's: never enabled or restarted by the
+# package, but stopped and disabled with it.
+! grep -q 'preset.*regfs-httpd@\|restart.*regfs-httpd@' "$TMP/scripts" || fail "a scriptlet presets or restarts regfs-httpd@ instances"
+grep -q "stop 'regfs-httpd@\*.service'" "$TMP/scripts" || fail "%preun does not stop the regfs-httpd@ instances"
+grep -q 'disable regfs-httpd@.service' "$TMP/scripts" || fail "%preun does not disable the regfs-httpd@ instances"
 for tag in PREIN POSTIN PREUN POSTUN; do
   sh -n <(rpm -qp --qf "%{$tag}" "$RPM") || fail "the $tag scriptlet is not valid sh"
 done
-ok "scriptlets: user, tmpfiles, preset (httpd only), stop on erase, try-restart on upgrade"
+ok "scriptlets: user, tmpfiles, preset (httpd only), stop on erase (template instances too), try-restart on upgrade (not the instances)"
 
 step "passed in $((SECONDS - PKG_T0))s"
