@@ -1,4 +1,5 @@
 // Registry::Open and the helpers every part of the registry shares.
+#include <algorithm>
 #include "layout.h"
 #include "registry_impl.h"
 
@@ -62,10 +63,54 @@ Result<Digest> RegistryImpl::ReadLink(const std::string& path) {
   return digest;
 }
 
+namespace {
+
+// The locks and leases the calling thread holds through Track, innermost last.
+thread_local std::vector<const StorageLock*> held_locks;
+
+class TrackedLock final : public StorageLock {
+ public:
+  explicit TrackedLock(std::unique_ptr<StorageLock> inner) : inner_(std::move(inner)) {
+    held_locks.push_back(inner_.get());
+  }
+  ~TrackedLock() override {
+    // Released in any order (a lock handed back early with reset()).
+    auto it = std::find(held_locks.rbegin(), held_locks.rend(), inner_.get());
+    if (it != held_locks.rend()) held_locks.erase(std::next(it).base());
+  }
+  bool held() const override { return inner_->held(); }
+
+ private:
+  std::unique_ptr<StorageLock> inner_;
+};
+
+}  // namespace
+
+std::unique_ptr<StorageLock> RegistryImpl::Track(std::unique_ptr<StorageLock> lock) {
+  return std::make_unique<TrackedLock>(std::move(lock));
+}
+
+Status RegistryImpl::CheckLocksHeld() {
+  for (const StorageLock* lock : held_locks) {
+    if (!lock->held()) {
+      return Status::Unavailable(
+          "the storage lease this change was made under could not be renewed in time and may "
+          "be another process's now; nothing more was written: retry");
+    }
+  }
+  return Status::Ok();
+}
+
 Status RegistryImpl::WriteLink(const std::string& path, const Digest& digest) {
+  REGFS_RETURN_IF_ERROR(CheckLocksHeld());
   // Links are atomic but not synced: what they point to was synced before they were
   // written, so a power cut can lose a recent link, never leave one pointing at garbage.
   return driver_.PutContent(path, digest.ToString(), false);
+}
+
+Status RegistryImpl::Remove(std::string_view path) {
+  REGFS_RETURN_IF_ERROR(CheckLocksHeld());
+  return driver_.Delete(path);
 }
 
 bool RegistryImpl::Exists(const std::string& path) { return driver_.Stat(path).ok(); }

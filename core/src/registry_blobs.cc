@@ -81,7 +81,7 @@ Status RegistryImpl::DeleteBlob(const std::string& repo, const Digest& digest) {
   std::string link = layout::LayerLink(repo, digest);
   REGFS_RETURN_IF_ERROR(Require(link, BlobUnknown(digest)));
   // Remove the link's folder (<alg>/<hex>), as registry:2 does. Bytes stay for the GC.
-  Status s = driver_.Delete(link.substr(0, link.rfind('/')));
+  Status s = Remove(link.substr(0, link.rfind('/')));
   if (!s.ok() && !s.IsNotFound()) return s;
   Notify({.kind = ChangeEvent::Kind::kBlobUnlinked, .repository = repo, .digest = digest});
   return Status::Ok();

@@ -127,7 +127,7 @@ Status RegistryImpl::RenameTag(const std::string& repo, const std::string& from,
   if (from == to) return Status::Ok();
   // The new name first: at every moment the manifest stays reachable by some tag.
   REGFS_RETURN_IF_ERROR(WriteTag(repo, to, source->digest));
-  Status s = driver_.Delete(layout::TagDir(repo, from));
+  Status s = Remove(layout::TagDir(repo, from));
   if (!s.ok() && !s.IsNotFound()) return s;
   Notify({.kind = ChangeEvent::Kind::kTagDeleted,
           .repository = repo,
@@ -147,7 +147,7 @@ Status RegistryImpl::DeleteRepository(const std::string& repo) {
     auto rest = driver_.List(layout::Repository(repo));
     if (rest.ok() && rest->empty()) {
       // An empty namespace folder: its removal changes the listing of its parent.
-      REGFS_RETURN_IF_ERROR(driver_.Delete(layout::Repository(repo)));
+      REGFS_RETURN_IF_ERROR(Remove(layout::Repository(repo)));
       Notify({.kind = ChangeEvent::Kind::kRepositoryDeleted, .repository = repo});
       return Status::Ok();
     }
@@ -156,12 +156,12 @@ Status RegistryImpl::DeleteRepository(const std::string& repo) {
   // Tags first, then manifests: at no moment does a tag point at a removed manifest.
   for (const std::string& part : {layout::TagsDir(repo), layout::ManifestsDir(repo),
                                   layout::LayersDir(repo), layout::UploadsDir(repo)}) {
-    Status s = driver_.Delete(part);
+    Status s = Remove(part);
     if (!s.ok() && !s.IsNotFound()) return s;
   }
   // Keep the folder when repositories are nested below it.
   auto rest = driver_.List(layout::Repository(repo));
-  if (rest.ok() && rest->empty()) (void)driver_.Delete(layout::Repository(repo));
+  if (rest.ok() && rest->empty()) (void)Remove(layout::Repository(repo));
   Notify({.kind = ChangeEvent::Kind::kRepositoryDeleted, .repository = repo});
   return Status::Ok();
 }

@@ -116,7 +116,7 @@ Status RegistryImpl::PruneEmptyFolders(const std::string& dir) {
     }
   }
   if (empty) {
-    Status s = driver_.Delete(dir);
+    Status s = Remove(dir);
     if (!s.ok() && !s.IsNotFound()) return s;
   }
   return Status::Ok();
@@ -263,10 +263,10 @@ Status RegistryImpl::CollectRepository(const std::string& repo, GcRun& run) {
     if (options.dry_run) continue;
     // No tag points here (it would be kept), but a tag's history may name it.
     for (const auto& [tag, current] : tags) {
-      Status s = driver_.Delete(Parent(layout::TagIndexLink(repo, tag, digest)));
+      Status s = Remove(Parent(layout::TagIndexLink(repo, tag, digest)));
       if (!s.ok() && !s.IsNotFound()) return s;
     }
-    Status s = driver_.Delete(Parent(layout::RevisionLink(repo, digest)));
+    Status s = Remove(Parent(layout::RevisionLink(repo, digest)));
     if (!s.ok() && !s.IsNotFound()) return s;
     changes.push_back(
         {.kind = ChangeEvent::Kind::kManifestDeleted, .repository = repo, .digest = digest});
@@ -303,10 +303,10 @@ Status RegistryImpl::CollectRepository(const std::string& repo, GcRun& run) {
                                                digest.ToString(), false));
       run.marked.insert(digest);
       ++layers_left;
-      Status s = driver_.Delete(link);
+      Status s = Remove(link);
       if (!s.ok() && !s.IsNotFound()) return s;
     } else {
-      Status s = driver_.Delete(Parent(link));
+      Status s = Remove(Parent(link));
       if (!s.ok() && !s.IsNotFound()) return s;
     }
     changes.push_back(
@@ -322,7 +322,7 @@ Status RegistryImpl::CollectRepository(const std::string& repo, GcRun& run) {
       ++layers_left;
       continue;
     }
-    Status s = driver_.Delete(Parent(layout::LayerTombstone(repo, digest)));
+    Status s = Remove(Parent(layout::LayerTombstone(repo, digest)));
     if (!s.ok() && !s.IsNotFound()) return s;
   }
 
@@ -335,7 +335,7 @@ Status RegistryImpl::CollectRepository(const std::string& repo, GcRun& run) {
   REGFS_RETURN_IF_ERROR(PruneEmptyFolders(layout::UploadsDir(repo)));
   auto left = driver_.List(layout::Repository(repo));
   if (left.ok() && left->empty()) {
-    Status s = driver_.Delete(layout::Repository(repo));
+    Status s = Remove(layout::Repository(repo));
     if (!s.ok() && !s.IsNotFound()) return s;
   }
   auto exists = RepositoryExists(repo);
@@ -452,7 +452,7 @@ Status RegistryImpl::SweepBlobs(GcRun& run) {
         continue;
       }
       run.Line("Deleting blob: /" + BlobDir(c->digest));
-      Status s = driver_.Delete(BlobDir(c->digest));
+      Status s = Remove(BlobDir(c->digest));
       if (!s.ok() && !s.IsNotFound()) {
         fence.Release(bucket);
         (void)fence.EndSweep();
@@ -471,6 +471,7 @@ Result<GcReport> RegistryImpl::CollectGarbage(const GcOptions& options) {
   auto started = std::chrono::steady_clock::now();
   // One collector at a time on this storage, whatever process runs it.
   auto lease = driver_.TryLease("gc");
+  if (lease.ok()) *lease = Track(std::move(*lease));
   if (!lease.ok()) {
     if (lease.status().code() != Status::Code::kFailedPrecondition) return lease.status();
     return Status::FailedPrecondition("another garbage collection is running on " +

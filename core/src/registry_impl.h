@@ -86,6 +86,13 @@ class RegistryImpl final : public Registry {
   // link is what registry:2 <= 3.0 can leave after a crash).
   Result<Digest> ReadLink(const std::string& path);
   Status WriteLink(const std::string& path, const Digest& digest);
+  // Deletes under the locks this thread holds (driver_.Delete once CheckLocksHeld passes).
+  Status Remove(std::string_view path);
+  // Wraps a lock or lease so that the writes of this thread check it while it lives.
+  static std::unique_ptr<StorageLock> Track(std::unique_ptr<StorageLock> lock);
+  // Unavailable when a lock or lease this thread holds (Track) may have passed to another
+  // process (an object store's lease not renewed in time): the write must not happen.
+  static Status CheckLocksHeld();
   // Whether something is stored at path. Only for listings, where a failed check just
   // leaves an entry out; lookups use Require, which tells absence from failure.
   bool Exists(const std::string& path);

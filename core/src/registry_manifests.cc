@@ -201,7 +201,7 @@ Result<PutManifestResult> RegistryImpl::PutManifest(const std::string& repo,
   for (const Descriptor& d : manifest->children) claimed.push_back(d.digest);
   if (Status s = SweepFence(driver_).Claim(claimed); !s.ok()) {
     if (!was_present) {
-      (void)driver_.Delete(revision.substr(0, revision.rfind('/')));
+      (void)Remove(revision.substr(0, revision.rfind('/')));
       // A reader may have seen (and cached) the revision in the moment it existed.
       if (cache_) {
         cache_->OnChange({.kind = ChangeEvent::Kind::kManifestDeleted,
@@ -258,7 +258,7 @@ Status RegistryImpl::DeleteManifest(const std::string& repo, const std::string& 
     if (!current.ok()) {
       return IsAbsent(current.status()) ? ManifestUnknown(reference) : current.status();
     }
-    Status s = driver_.Delete(layout::TagDir(repo, ref->tag()));
+    Status s = Remove(layout::TagDir(repo, ref->tag()));
     if (!s.ok() && !s.IsNotFound()) return s;
     Notify({.kind = ChangeEvent::Kind::kTagDeleted,
             .repository = repo,
@@ -275,7 +275,7 @@ Status RegistryImpl::DeleteManifest(const std::string& repo, const std::string& 
     for (const std::string& tag : *tags) {
       auto current = ReadLink(layout::TagCurrentLink(repo, tag));
       if (current.ok() && *current == digest) {
-        Status s = driver_.Delete(layout::TagDir(repo, tag));
+        Status s = Remove(layout::TagDir(repo, tag));
         if (!s.ok() && !s.IsNotFound()) return s;
         Notify({.kind = ChangeEvent::Kind::kTagDeleted,
                 .repository = repo,
@@ -284,7 +284,7 @@ Status RegistryImpl::DeleteManifest(const std::string& repo, const std::string& 
       }
     }
   }
-  Status s = driver_.Delete(revision.substr(0, revision.rfind('/')));
+  Status s = Remove(revision.substr(0, revision.rfind('/')));
   if (!s.ok() && !s.IsNotFound()) return s;
   Notify({.kind = ChangeEvent::Kind::kManifestDeleted, .repository = repo, .digest = digest});
   return Status::Ok();

@@ -58,11 +58,15 @@ std::string CacheKey(const std::string& repo, const std::string& id) { return re
 
 Result<std::unique_ptr<StorageLock>> RegistryImpl::LockUpload(const std::string& repo,
                                                               const std::string& id) {
-  return driver_.Lock("upload:" + repo + "/" + id);
+  auto lock = driver_.Lock("upload:" + repo + "/" + id);
+  if (!lock.ok()) return lock.status();
+  return Track(std::move(*lock));
 }
 
 Result<std::unique_ptr<StorageLock>> RegistryImpl::LockRepository(const std::string& repo) {
-  return driver_.Lock("repository:" + repo);
+  auto lock = driver_.Lock("repository:" + repo);
+  if (!lock.ok()) return lock.status();
+  return Track(std::move(*lock));
 }
 
 Result<UploadInfo> RegistryImpl::StartUpload(const std::string& repo) {
@@ -73,6 +77,7 @@ Result<UploadInfo> RegistryImpl::StartUpload(const std::string& repo) {
   // folders (_uploads included) under it, and must not remove the one this creates.
   auto repository_lock = LockRepository(repo);
   if (!repository_lock.ok()) return repository_lock.status();
+  REGFS_RETURN_IF_ERROR(CheckLocksHeld());
   Status started =
       driver_.PutContent(layout::UploadStartedAt(repo, info.id), Rfc3339(info.started_at), false);
   repository_lock->reset();
@@ -158,6 +163,7 @@ Result<UploadInfo> RegistryImpl::AppendUpload(const std::string& repo, const std
   if (failure.ok() && body.bad()) failure = Status::InvalidArgument("the request body was cut off", Status::Reason::kBlobUploadInvalid);
   // What arrived before a failure is kept too (a client may resume from it), unless the
   // storage is full (below).
+  if (failure.ok()) failure = CheckLocksHeld();
   if (failure.reason() != Status::Reason::kStorageFull) {
     Status closed = (*writer)->Close();
     if (failure.ok()) failure = closed;

@@ -111,13 +111,13 @@ class Notifier::Endpoint : public std::enable_shared_from_this<Notifier::Endpoin
       }
       logger_.Info("notifications endpoint " + config_.name + ": delivering to " +
                    sender_.loggable_url() + " from this process");
-      DeliverWhileHolding();
+      DeliverWhileHolding(**lease);
       std::lock_guard<std::mutex> lock(mu_);
       state_.delivering = false;
     }
   }
 
-  void DeliverWhileHolding() {
+  void DeliverWhileHolding(const StorageLock& lease) {
     auto cursor = log_->LoadCursor(consumer_);
     if (!cursor.ok()) {
       RecordError("reading its cursor: " + cursor.status().message(), true);
@@ -145,6 +145,13 @@ class Notifier::Endpoint : public std::enable_shared_from_this<Notifier::Endpoin
     }
     SetCursor(at);
     while (!Stopping()) {
+      if (!lease.held()) {
+        // Another process may deliver now (the lease could not be renewed in time): stop
+        // before sending more, so two deliverers overlap by one batch at most.
+        logger_.Warn("notifications endpoint " + config_.name +
+                     ": the delivery lease could not be renewed in time; handing over");
+        return;
+      }
       auto batch = log_->Read(at, kBatchEntries);
       if (!batch.ok()) {
         RecordError("reading the change log: " + batch.status().message(), true);

@@ -214,6 +214,7 @@ TEST_P(StorageDriverTest, LeasesOutliveTheirExpiryWhileHeldOnly) {
   });
   std::this_thread::sleep_for(std::chrono::seconds(13));  // beyond the 10 s expiry
   EXPECT_FALSE(granted.load()) << "the lease was taken over while its holder held it";
+  EXPECT_TRUE((*held)->held()) << "renewed all along, so still sure of it";
   held->reset();
   waiter.join();
   EXPECT_TRUE(granted.load());
@@ -231,6 +232,17 @@ TEST_P(StorageDriverTest, LeasesOutliveTheirExpiryWhileHeldOnly) {
   auto taken = other->Lock("repository:dead");
   ASSERT_TRUE(taken.ok()) << taken.status().ToString();
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+
+  // A lease another process took over (its object replaced behind the holder's back): the
+  // holder's next renewal is refused and it stops counting itself the holder.
+  EXPECT_TRUE((*taken)->held());
+  ASSERT_TRUE(driver_->PutContent(std::string("regfs/leases/") + name,
+                                  "token usurper\nexpires 99999999999\n", false)
+                  .ok());
+  for (int i = 0; i < 80 && (*taken)->held(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_FALSE((*taken)->held()) << "a lease taken over still counts as held";
 }
 
 TEST_P(StorageDriverTest, CreateContentHasOneWinner) {

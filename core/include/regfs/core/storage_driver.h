@@ -76,6 +76,12 @@ class FileWriter {
 class StorageLock {
  public:
   virtual ~StorageLock() = default;
+  // False once the holder can no longer be sure it still holds the lock: an object store's
+  // lease that could not be renewed in time (others may take it over once it expires) or
+  // was taken over. A holder checks it before each write it makes under the lock and
+  // stops, with an error, when it is false: that write could interleave with the next
+  // holder's. Locks a process loses only by dying (flock) are always held.
+  virtual bool held() const { return true; }
 };
 
 class StorageDriver {

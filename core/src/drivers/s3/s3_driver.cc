@@ -405,7 +405,17 @@ class S3Lease final : public StorageLock {
  public:
   S3Lease(std::shared_ptr<Objects> objects, std::string key, std::string token, std::string etag)
       : objects_(std::move(objects)), key_(std::move(key)), token_(std::move(token)),
-        etag_(std::move(etag)), renewer_([this] { RenewUntilReleased(); }) {}
+        etag_(std::move(etag)), renewed_at_(Now()), renewer_([this] { RenewUntilReleased(); }) {}
+
+  // Held while the last renewal is recent: others take the lease over only once it has
+  // expired (a full TTL after that renewal), so giving up after two thirds of it leaves a
+  // third of the TTL for the write in progress and for clock drift between hosts.
+  bool held() const override {
+    if (lost_.load()) return false;
+    return Now() - renewed_at_.load() < std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                            kLeaseTtl * 2 / 3)
+                                            .count();
+  }
   ~S3Lease() override {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -429,17 +439,25 @@ class S3Lease final : public StorageLock {
       lock.lock();
       if (renewed.ok() && !renewed->etag.empty()) {
         etag_ = renewed->etag;
+        renewed_at_ = Now();
       } else if (renewed.ok() || renewed.status().code() == Status::Code::kFailedPrecondition) {
+        lost_ = true;
         return;  // taken over after an expiry we could not prevent: nothing left to renew
       }
       // Any other failure: the store is struggling; try again at the next tick.
     }
   }
 
+  static int64_t Now() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
+
   std::shared_ptr<Objects> objects_;
   const std::string key_;
   const std::string token_;
   std::string etag_;  // only the renewer touches it after construction
+  // When the lease object last got a renewed expiry (steady clock ticks), and whether the
+  // store said another holder has it now.
+  std::atomic<int64_t> renewed_at_;
+  std::atomic<bool> lost_{false};
   std::mutex mu_;
   std::condition_variable wake_;
   bool released_ = false;  // GUARDED_BY(mu_)
