@@ -19,4 +19,4 @@ cd build-asan
 ctest --output-on-failure --timeout 600 -j2 -L 'core|config|httpd' -E '^httpd\.s3$' "$@"
 # The end-to-end run on the object store likewise: docker and skopeo against the same server
 # code the filesystem runs check; the mount on a bucket (its own reads) does run.
-ctest --output-on-failure --timeout 600 -L 'fused|e2e' -E '^e2e\.s3_storage$' "$@"
+ctest --output-on-failure --timeout 600 -L 'fused|e2e' -E '^e2e\.(s3_storage|replicas_s3)$' "$@"

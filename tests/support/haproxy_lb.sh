@@ -19,7 +19,9 @@
 #
 # Needs the Debian package haproxy (2.6) and python3, curl.
 # Exit status: 0 done, 1 failed (the log stays in DIR), 2 usage or missing tools.
-# Environment: LB_START_TIMEOUT (seconds, default 20).
+# Environment: LB_START_TIMEOUT (seconds, default 20); for benchmarks, LB_REQUEST_LOG=0 (no
+# per-request log line) and LB_SERVER_REUSE=1 (backend connections kept alive and shared,
+# "http-reuse safe", instead of one per request).
 set -euo pipefail
 
 readonly MARKER=.haproxy_lb
@@ -64,6 +66,9 @@ s.close()'
 # write_config FILE PORT BACKEND...: the haproxy configuration.
 write_config() {
   local file=$1 port=$2 i=0 b
+  local request_log="option httplog" server_connections="option http-server-close"
+  [[ ${LB_REQUEST_LOG:-1} == 1 ]] || request_log="# (LB_REQUEST_LOG=0: no request log)"
+  [[ ${LB_SERVER_REUSE:-0} != 1 ]] || server_connections="http-reuse safe"
   shift 2
   cat >"$file" <<EOF
 # haproxy in front of regfs-httpd replicas that share one storage and one Redis.
@@ -79,7 +84,7 @@ global
 defaults
     mode http
     log global
-    option httplog
+    $request_log
     # One line each time a health check changes a server's state, with the reason.
     option log-health-checks
 
@@ -87,7 +92,7 @@ defaults
     # own (round-robin per request, not per client connection), and a replica that stops
     # accepting connections (SIGTERM: it finishes what it has, takes nothing new) is
     # simply not connected to again.
-    option http-server-close
+    $server_connections
 
     # Retries are what make kill -9 and rolling restarts invisible to clients. haproxy
     # retries a request only while nothing of a response has gone to the client, and only
