@@ -12,6 +12,7 @@
 
 #include "regfs/core/descriptor_cache.h"
 #include "regfs/core/registry.h"
+#include "registry_pushes.h"
 
 namespace regfs {
 namespace {
@@ -75,15 +76,7 @@ RedisCacheOptions OptionsFor(const std::string& addr) {
   return o;
 }
 
-Digest Push(Registry& registry, const std::string& repo, const std::string& content) {
-  auto up = registry.StartUpload(repo);
-  EXPECT_TRUE(up.ok()) << up.status().ToString();
-  std::istringstream body(content);
-  EXPECT_TRUE(registry.AppendUpload(repo, up->id, body, std::nullopt).ok());
-  auto blob = registry.CommitUpload(repo, up->id, Digest::Sha256Of(content));
-  EXPECT_TRUE(blob.ok()) << blob.status().ToString();
-  return Digest::Sha256Of(content);
-}
+using testing::PushBlob;
 
 // A fresh repository name per test: the suite shares one Redis.
 std::string FreshRepo() {
@@ -151,7 +144,7 @@ TEST_P(DescriptorCacheTest, ADeleteOnOneReplicaIsSeenByTheOtherAtOnce) {
   auto one = OpenReplica(NewCache());
   auto two = OpenReplica(NewCache());
   std::string repo = FreshRepo();
-  Digest blob = Push(*one, repo, "layer bytes");
+  Digest blob = PushBlob(*one, repo, "layer bytes");
   ASSERT_TRUE(two->StatBlob(repo, blob).ok());  // miss, stored
   ASSERT_TRUE(two->StatBlob(repo, blob).ok());  // hit
   ASSERT_TRUE(one->DeleteBlob(repo, blob).ok());
@@ -160,8 +153,8 @@ TEST_P(DescriptorCacheTest, ADeleteOnOneReplicaIsSeenByTheOtherAtOnce) {
   EXPECT_TRUE(two->OpenBlob(repo, blob, 0).status().IsNotFound());
 
   // Manifests: HEAD by digest and by tag from the cache, gone once deleted elsewhere.
-  Digest config = Push(*one, repo, "{}");
-  Digest layer = Push(*one, repo, "layer two");
+  Digest config = PushBlob(*one, repo, "{}");
+  Digest layer = PushBlob(*one, repo, "layer two");
   std::string manifest =
       R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" +
       config.ToString() +
@@ -185,7 +178,7 @@ TEST_P(DescriptorCacheTest, GarbageCollectionInvalidatesWhatItRemoves) {
   auto one = OpenReplica(NewCache());
   auto two = OpenReplica(NewCache());
   std::string repo = FreshRepo();
-  Digest blob = Push(*one, repo, "unreferenced layer");
+  Digest blob = PushBlob(*one, repo, "unreferenced layer");
   ASSERT_TRUE(two->StatBlob(repo, blob).ok());
   GcOptions options;
   options.grace = std::chrono::seconds(0);
@@ -216,7 +209,7 @@ TEST_F(RedisOutageTest, RedisDownMeansServedFromStorageAndBackMeansCachedAgain) 
   auto cache = NewRedisDescriptorCache(OptionsFor(redis->addr()), driver_, nullptr);
   auto registry = Open(cache);
   std::string repo = FreshRepo();
-  Digest blob = Push(*registry, repo, "survives an outage");
+  Digest blob = PushBlob(*registry, repo, "survives an outage");
   ASSERT_TRUE(registry->StatBlob(repo, blob).ok());
   redis->Kill();
   auto started = std::chrono::steady_clock::now();
@@ -245,7 +238,7 @@ TEST_F(RedisOutageTest, AnInvalidationOneReplicaCouldNotDeliverDropsEveryonesEnt
   auto a_cache = NewRedisDescriptorCache(OptionsFor("127.0.0.1:1"), driver_, nullptr);
   auto a = Open(a_cache);
   std::string repo = FreshRepo();
-  Digest blob = Push(*b, repo, "cached on b");
+  Digest blob = PushBlob(*b, repo, "cached on b");
   ASSERT_TRUE(b->StatBlob(repo, blob).ok());
   ASSERT_TRUE(b_cache->Lookup(repo, Kind::kBlob, blob).hit);
   ASSERT_TRUE(a->DeleteBlob(repo, blob).ok());

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "regfs/core/registry.h"
+#include "registry_pushes.h"
 
 namespace regfs {
 namespace {
@@ -63,30 +64,22 @@ class LosingLocksDriver final : public StorageDriver {
   std::shared_ptr<StorageDriver> inner_ = NewInMemoryDriver();
 };
 
-Digest Push(Registry& registry, const std::string& repo, const std::string& content) {
-  auto up = registry.StartUpload(repo);
-  EXPECT_TRUE(up.ok()) << up.status().ToString();
-  std::istringstream body(content);
-  EXPECT_TRUE(registry.AppendUpload(repo, up->id, body, std::nullopt).ok());
-  auto blob = registry.CommitUpload(repo, up->id, Digest::Sha256Of(content));
-  EXPECT_TRUE(blob.ok()) << blob.status().ToString();
-  return Digest::Sha256Of(content);
-}
+using testing::PushBlob;
 
 TEST(LeaseFencing, NothingIsWrittenUnderALockThatMayHavePassedOn) {
   auto driver = std::make_shared<LosingLocksDriver>();
   auto opened = Registry::Open({.driver = driver, .delete_enabled = true});
   ASSERT_TRUE(opened.ok());
   std::unique_ptr<Registry> registry = std::move(*opened);
-  Digest config = Push(*registry, "r", "{}");
-  Digest layer = Push(*registry, "r", "layer");
+  Digest config = PushBlob(*registry, "r", "{}");
+  Digest layer = PushBlob(*registry, "r", "layer");
   std::string manifest =
       R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":")" +
       config.ToString() +
       R"(","size":2},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":")" +
       layer.ToString() + R"(","size":5}]})";
   ASSERT_TRUE(registry->PutManifest("r", "v1", "", manifest).ok());
-  Digest garbage = Push(*registry, "r", "no manifest uses this");
+  Digest garbage = PushBlob(*registry, "r", "no manifest uses this");
 
   driver->locks_held = false;
   auto put = registry->PutManifest("r", "v2", "", manifest);
