@@ -5,7 +5,8 @@
 # against one replica addressed directly; and HEAD latency with the Redis blob descriptor
 # cache against without it, on the filesystem and (with S3=1) on a Ceph RGW bucket.
 #
-#   bench/replicas_bench.sh [WORKDIR]      (BLOB_MIB=64 by default; S3=1 adds the RGW runs)
+#   bench/replicas_bench.sh [WORKDIR]      (BLOB_MIB=64 by default; S3=1 adds the RGW runs,
+#                                           FS=0 leaves out the filesystem's, LOG_LEVEL=info)
 #
 # Needs a built build/httpd/regfs-httpd, haproxy, redis-server, apache2-utils and python3
 # (and ceph-mon, ceph-osd, radosgw with S3=1). Prints one summary line per A/B run; the
@@ -52,12 +53,16 @@ start_replica() {
     local name=$1 kind=$2 root=$3 cache=$4 p
     p=$(port)
     {
-        printf 'version: 0.1\nlog: {level: warn, accesslog: {disabled: true}}\nstorage:\n  %s\n  delete: {enabled: true}\n' "$(storage_yaml "$kind" "$root")"
+        printf 'version: 0.1\nlog: {level: %s, accesslog: {disabled: true}}\nstorage:\n  %s\n  delete: {enabled: true}\n' "${LOG_LEVEL:-warn}" "$(storage_yaml "$kind" "$root")"
         if [[ $cache == redis ]]; then printf '  cache: {blobdescriptor: redis}\nredis: {addr: "%s"}\n' "$REDIS_ADDR"; fi
         printf 'http: {addr: "127.0.0.1:%s"}\n' "$p"
     } >"$work/$name.yml"
-    "$regfs" serve "$work/$name.yml" >"$work/$name.log" 2>&1 &
-    echo $! >"$work/$name.pid"
+    # The exit status goes to the log too: a server that died mid-run says how.
+    ("$regfs" serve "$work/$name.yml" >"$work/$name.log" 2>&1 &
+     echo $! >"$work/$name.pid"
+     wait $!
+     echo "regfs-httpd exited with status $?" >>"$work/$name.log") >/dev/null 2>&1 &
+    for _ in $(seq 50); do [[ -s "$work/$name.pid" ]] && break; sleep 0.1; done
     wait_v2 "$p"
     echo "$p"
 }
@@ -114,7 +119,7 @@ run_storage() {
     ab_run "$kind-redis_vs_none" "http://127.0.0.1:$r1" "http://127.0.0.1:$direct" "$pid_direct" manifest,conc
 }
 
-run_storage filesystem
+[[ ${FS:-1} == 0 ]] || run_storage filesystem
 if [[ ${S3:-0} == 1 ]]; then
     "$support/rgw_server.sh" start "$work/rgw" >/dev/null
     python3 "$support/s3_bucket.py" "$work/rgw/env" regfs-bench >/dev/null

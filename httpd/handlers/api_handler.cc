@@ -12,6 +12,16 @@ namespace regfs::httpd {
 
 namespace {
 
+// The method as a metric label: the API's methods, and one label for anything else, so a
+// client inventing methods cannot grow the metrics without bound.
+std::string MethodLabel(const std::string& method) {
+  static const char* const kKnown[] = {"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"};
+  for (const char* known : kKnown) {
+    if (method == known) return method;
+  }
+  return "OTHER";
+}
+
 struct InFlight {
   explicit InFlight(std::atomic<int>& n) : n_(n) { n_.fetch_add(1); }
   ~InFlight() { n_.fetch_sub(1); }
@@ -150,7 +160,7 @@ void ApiHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (context_.metrics != nullptr) {
     ServerMetrics& m = *context_.metrics;
-    const std::string& method = request.getMethod();
+    const std::string method = MethodLabel(request.getMethod());
     m.requests.With({method, handler, std::to_string(static_cast<int>(response.getStatus()))})
         .Add();
     m.duration.With({method, handler}).Observe(seconds);

@@ -935,6 +935,15 @@ sleep "0.$((RANDOM % 4))"
 kill9_registry "${RPID[VICTIM]}"
 kill_mark=$(lb_mark)
 log "killed replica $VICTIM (pid ${RPID[VICTIM]})"
+# The killed replica's repository lease (it was writing rep/kill) must not outlive it: on
+# the filesystem its flock went with it, on the object store the lease expires (10 s). A
+# DELETE of a tag that is not there takes that lease before it answers 404.
+SURVIVOR=$((VICTIM % NREPLICAS + 1))
+t_lease=$SECONDS
+lease_code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 30 -X DELETE "${URL[SURVIVOR]}/v2/rep/kill/manifests/no-such-tag")
+expect_eq "replica $SURVIVOR: DELETE of a missing tag in rep/kill after the kill" 404 "$lease_code"
+(( SECONDS - t_lease <= 15 )) || fail "the killed replica's lease on rep/kill held $((SECONDS - t_lease)) s (expiry is 10 s)"
+ok "the killed replica's lease on rep/kill was free after $((SECONDS - t_lease)) s"
 for p in "${kpids[@]}"; do wait "$p"; done
 after_kill=$(tail -n +$((kill_mark + 1)) "$LB_LOG" | grep -c '"[A-Z]* /v2/rep/kill/' || true)
 ((after_kill > 0)) || fail "the pushes were over before the kill: make the images bigger"

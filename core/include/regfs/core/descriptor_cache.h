@@ -5,8 +5,9 @@
 //
 // Contract:
 //  - Only answers for reads. Writers that must know the storage's truth (a manifest's
-//    reference check, a mount's source) never consult it: an entry can be a moment stale
-//    in the direction of "present" only across a crash of a deleting process (see below).
+//    reference check, a mount's source) never consult it: an entry can be stale, in the
+//    direction of "present", only after a deleting process died between its delete and
+//    the invalidation, and then for at most the entry's TTL (RedisCacheOptions).
 //  - Entries are immutable facts (a digest's size and type never change); what changes is
 //    membership, and only by deletion. Every deletion in a repository (a DELETE, a garbage
 //    collection's, a mount's rm) invalidates the repository's entries before the deleting
@@ -77,8 +78,11 @@ struct RedisCacheOptions {
   int max_idle = 16;
   int max_active = 64;
   std::chrono::milliseconds idle_timeout{300'000};
-  // How long entries live (a bound on memory and on staleness in the worst case).
-  std::chrono::seconds entry_ttl{24 * 3600};
+  // How long entries live: a bound on memory, and on how long an entry stays after a
+  // deleting process died between its storage delete and the invalidation (the one case
+  // the cache can say "present" for what is gone; the bytes outlast it, since garbage
+  // collection's default grace is an hour).
+  std::chrono::seconds entry_ttl{600};
 };
 
 // In this process only: for a single server, or a test.

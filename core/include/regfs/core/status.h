@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cassert>
+#include <cstdio>
 #include <cstdlib>
 #include <optional>
 #include <string>
@@ -141,7 +142,12 @@ class [[nodiscard]] Result {
 
  private:
   void CheckOk() const {
-    if (!ok()) std::abort();
+    if (!ok()) {
+      // A bug in the caller; say which error it ignored before the process goes.
+      std::fprintf(stderr, "regfs: the value of a failed result was read: %s\n",
+                   status_.ToString().c_str());
+      std::abort();
+    }
   }
   std::optional<T> value_;
   Status status_;

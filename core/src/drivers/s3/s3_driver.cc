@@ -627,7 +627,8 @@ class S3Driver final : public StorageDriver {
     std::chrono::milliseconds pause{5};
     while (true) {
       auto taken = TakeLease(key, name);
-      if (!taken.ok() || *taken) return std::move(*taken);
+      if (!taken.ok()) return taken.status();  // the store failed: say so, do not wait
+      if (*taken) return std::move(*taken);
       if (std::chrono::steady_clock::now() > deadline) {
         return Status::Unavailable("lease " + std::string(name) + " stayed taken for " +
                                    std::to_string(kLeaseWait.count()) + " s");
