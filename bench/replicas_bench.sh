@@ -6,7 +6,9 @@
 # cache against without it, on the filesystem and (with S3=1) on a Ceph RGW bucket.
 #
 #   bench/replicas_bench.sh [WORKDIR]      (BLOB_MIB=64 by default; S3=1 adds the RGW runs,
-#                                           FS=0 leaves out the filesystem's, LOG_LEVEL=info)
+#                                           FS=0 leaves out the filesystem's, LOG_LEVEL=info,
+#                                           RUNS=3lb,3lb-tuned,1lb,redis picks the A/B runs,
+#                                           PHASES the 3-replica run's regbench phases)
 #
 # Needs a built build/httpd/regfs-httpd, haproxy, redis-server, apache2-utils and python3
 # (and ceph-mon, ceph-osd, radosgw with S3=1). Prints one summary line per A/B run; the
@@ -93,6 +95,9 @@ for k, v in sorted(ratios.items()):
 PY
 }
 
+# want RUN: RUNS (comma-separated; default every run) includes RUN.
+want() { [[ ",${RUNS:-3lb,3lb-tuned,1lb,redis}," == *",$1,"* ]]; }
+
 run_storage() {
     local kind=$1
     # One replica addressed directly: the baseline of every run on this storage.
@@ -112,11 +117,13 @@ run_storage() {
     lb3r=$(sed -n 's/^LB_ADDR=//p' "$work/lb-$kind-3r/env")
     lb1=$(sed -n 's/^LB_ADDR=//p' "$work/lb-$kind-1/env")
     local pid_direct; pid_direct=$(cat "$work/$kind-direct.pid")
-    ab_run "$kind-3-replicas-lb_vs_direct" "http://$lb3" "http://127.0.0.1:$direct" "$pid_direct" blobs,manifest,conc
-    ab_run "$kind-3-replicas-tuned-lb_vs_direct" "http://$lb3r" "http://127.0.0.1:$direct" "$pid_direct" manifest,conc
-    ab_run "$kind-1-replica-lb_vs_direct" "http://$lb1" "http://127.0.0.1:$direct" "$pid_direct" manifest,conc
+    local phases=${PHASES:-blobs,manifest,conc}
+    want 3lb && ab_run "$kind-3-replicas-lb_vs_direct" "http://$lb3" "http://127.0.0.1:$direct" "$pid_direct" "$phases"
+    want 3lb-tuned && ab_run "$kind-3-replicas-tuned-lb_vs_direct" "http://$lb3r" "http://127.0.0.1:$direct" "$pid_direct" manifest,conc
+    want 1lb && ab_run "$kind-1-replica-lb_vs_direct" "http://$lb1" "http://127.0.0.1:$direct" "$pid_direct" manifest,conc
     # The cost (or gain) of Redis: the same single replica, with and without the cache.
-    ab_run "$kind-redis_vs_none" "http://127.0.0.1:$r1" "http://127.0.0.1:$direct" "$pid_direct" manifest,conc
+    want redis && ab_run "$kind-redis_vs_none" "http://127.0.0.1:$r1" "http://127.0.0.1:$direct" "$pid_direct" manifest,conc
+    true
 }
 
 [[ ${FS:-1} == 0 ]] || run_storage filesystem
