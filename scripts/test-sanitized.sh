@@ -18,5 +18,7 @@ cd build-asan
 # it would repeat the same server code at ten times the time; the driver's own suite runs.
 ctest --output-on-failure --timeout 600 -j2 -L 'core|config|httpd' -E '^httpd\.s3$' "$@"
 # The end-to-end run on the object store likewise: docker and skopeo against the same server
-# code the filesystem runs check; the mount on a bucket (its own reads) does run.
-ctest --output-on-failure --timeout 600 -L 'fused|e2e' -E '^e2e\.(s3_storage|replicas_s3)$' "$@"
+# code the filesystem runs check; the mount on a bucket (its own reads) does run. The
+# replicated-service runs (three servers, haproxy, Redis, timed drains and lease expiries)
+# too: their server code (cache, health, metrics) runs sanitized in the core and httpd suites.
+ctest --output-on-failure --timeout 600 -L 'fused|e2e' -E '^e2e\.(s3_storage|replicas|replicas_s3)$' "$@"
