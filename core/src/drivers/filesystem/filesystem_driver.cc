@@ -196,12 +196,17 @@ class FilesystemDriver final : public StorageDriver {
   Status PutContent(std::string_view path, std::string_view content, bool durable) override {
     if (!IsValidDriverPath(path)) return BadPath(path);
     const std::string full = Full(path);
-    auto tmp = WriteTemporary(full, content, durable);
-    if (!tmp.ok()) return tmp.status();
-    if (::rename(tmp->c_str(), full.c_str()) != 0) {
-      Status s = Status::FromErrno("rename " + *tmp, errno);
+    // A folder removed between writing the temporary file and renaming it (a collector
+    // deleting a blob's folder while a writer stores those bytes anew) takes the temporary
+    // file with it: write it again, into the folder made anew.
+    for (int attempt = 1;; ++attempt) {
+      auto tmp = WriteTemporary(full, content, durable);
+      if (!tmp.ok()) return tmp.status();
+      if (::rename(tmp->c_str(), full.c_str()) == 0) break;
+      int err = errno;
+      Status s = Status::FromErrno("rename " + *tmp, err);
       ::unlink(tmp->c_str());
-      return s;
+      if (err != ENOENT || attempt == 3) return s;
     }
     // No directory fsync: journaling filesystems commit renames in order, so a link
     // renamed after this one can never survive a power cut that this one does not.
