@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "notifications_config.h"
+#include "proxy_config.h"
 #include "service_config.h"
 #include "yaml_values.h"
 
@@ -35,6 +36,10 @@ const std::set<std::string>& SupportedKeys() {
       "storage.cache.blobdescriptor",
       "storage.cache.blobdescriptorsize",
       "storage.redirect.disable",
+      "proxy.remoteurl",
+      "proxy.username",
+      "proxy.password",
+      "proxy.ttl",
       "storage.s3.accesskey",
       "storage.s3.secretkey",
       "storage.s3.sessiontoken",
@@ -113,6 +118,10 @@ const std::set<std::string>& SupportedKeys() {
       "catalog.maxentries",
       "notifications.events.includereferences",
       "notifications.endpoints",
+      "proxy.upstreams",
+      "proxy.tagcheckinterval",
+      "proxy.timeout",
+      "proxy.spooldirectory",
   };
   return keys;
 }
@@ -127,7 +136,6 @@ const std::vector<std::pair<std::string, std::string>>& RefusedKeys() {
       {"storage.azure", "the azure storage driver is not implemented"},
       {"storage.gcs", "the gcs storage driver is not implemented"},
       {"storage.swift", "the swift storage driver is not implemented"},
-      {"proxy.remoteurl", "pull-through caching is not implemented yet"},
   };
   return keys;
 }
@@ -571,6 +579,7 @@ Result<Config> ParseConfig(const std::string& path, const std::vector<std::strin
   }
   REGFS_RETURN_IF_ERROR(
       ReadNotifications(Lookup(root, "notifications"), &c.notifications));
+  REGFS_RETURN_IF_ERROR(ReadProxy(Lookup(root, "proxy"), &c.proxy));
   REGFS_RETURN_IF_ERROR(Read(root, "storage.redirect.disable", &c.redirect_disabled));
   REGFS_RETURN_IF_ERROR(Read(root, "storage.delete.enabled", &c.delete_enabled));
   REGFS_RETURN_IF_ERROR(Read(root, "storage.maintenance.readonly.enabled", &c.read_only));

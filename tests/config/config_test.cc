@@ -202,12 +202,88 @@ TEST_F(ConfigTest, OssStorageMapsOntoItsS3Api) {
 }
 
 TEST_F(ConfigTest, UnknownKeysAreNamedInWarnings) {
-  auto c = LoadConfig(Write("version: 0.1\nproxy: {ttl: 1h}\nfoo: bar\n"), {});
+  auto c = LoadConfig(Write("version: 0.1\nvalidation: {disabled: true}\nfoo: bar\n"), {});
   ASSERT_TRUE(c.ok());
   ASSERT_EQ(c->warnings.size(), 2u);
   std::string all = c->warnings[0] + c->warnings[1];
   EXPECT_NE(all.find("foo"), std::string::npos);
-  EXPECT_NE(all.find("proxy.ttl"), std::string::npos);
+  EXPECT_NE(all.find("validation.disabled"), std::string::npos);
+}
+
+TEST_F(ConfigTest, ProxyAsRegistry2WritesIt) {
+  auto c = LoadConfig(Write(R"(version: 0.1
+proxy:
+  remoteurl: https://registry-1.docker.io/
+  username: alice
+  ttl: 72h
+)"),
+                      {"REGISTRY_PROXY_PASSWORD=s3cret"});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->warnings.empty());
+  ASSERT_EQ(c->proxy.upstreams.size(), 1u);
+  const Config::Upstream& u = c->proxy.upstreams[0];
+  EXPECT_EQ(u.prefix, "");
+  EXPECT_EQ(u.remote_url, "https://registry-1.docker.io");
+  EXPECT_EQ(u.username, "alice");
+  EXPECT_EQ(u.password, "s3cret");
+  EXPECT_EQ(u.ttl, std::chrono::hours(72));
+  EXPECT_EQ(u.tag_check_interval, std::chrono::minutes(5));
+
+  auto defaults = LoadConfig(Write("version: 0.1\nproxy: {remoteurl: 'http://up:5000'}\n"), {});
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  EXPECT_EQ(defaults->proxy.upstreams.at(0).ttl, std::chrono::hours(168));
+  auto never = LoadConfig(Write("version: 0.1\nproxy: {remoteurl: 'http://up', ttl: 0}\n"), {});
+  ASSERT_TRUE(never.ok()) << never.status().ToString();
+  EXPECT_EQ(never->proxy.upstreams.at(0).ttl.count(), 0);
+  EXPECT_FALSE(LoadConfig("", {}).value().proxy.enabled());
+}
+
+TEST_F(ConfigTest, ProxyUpstreamsUnderPrefixes) {
+  auto c = LoadConfig(Write(R"(version: 0.1
+proxy:
+  tagcheckinterval: 30s
+  timeout: 5s
+  spooldirectory: /srv/spool
+  upstreams:
+    - {prefix: hub, remoteurl: 'https://registry-1.docker.io', ttl: 24h}
+    - {prefix: hub/library/, remoteurl: 'http://mirror:5000', tagcheckinterval: 2m}
+    - {prefix: ghcr, remoteurl: 'https://ghcr.io', username: u, password: p}
+)"),
+                      {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->warnings.empty());
+  ASSERT_EQ(c->proxy.upstreams.size(), 3u);
+  // Longest prefix first, so the most specific decides.
+  EXPECT_EQ(c->proxy.upstreams[0].prefix, "hub/library");
+  EXPECT_EQ(c->proxy.upstreams[0].tag_check_interval, std::chrono::minutes(2));
+  EXPECT_EQ(c->proxy.upstreams[1].prefix, "ghcr");
+  EXPECT_EQ(c->proxy.upstreams[1].tag_check_interval, std::chrono::seconds(30));
+  EXPECT_EQ(c->proxy.upstreams[2].prefix, "hub");
+  EXPECT_EQ(c->proxy.upstreams[2].ttl, std::chrono::hours(24));
+  EXPECT_EQ(c->proxy.timeout, std::chrono::seconds(5));
+  EXPECT_EQ(c->proxy.spool_directory, "/srv/spool");
+}
+
+TEST_F(ConfigTest, ProxyMistakesAreNamedAndPasswordsNeverQuoted) {
+  for (const char* bad : {
+           "proxy: {remoteurl: 'ftp://x'}",
+           "proxy: {remoteurl: 'https://u:hunter2@x'}",
+           "proxy: {remoteurl: 'https://x/v2/'}",
+           "proxy: {remoteurl: 'https://x', username: u}",
+           "proxy: {remoteurl: 'https://x', ttl: soon}",
+           "proxy: {ttl: 1h}",
+           "proxy: {upstreams: [{remoteurl: 'https://x'}]}",
+           "proxy: {upstreams: [{prefix: 'Bad..Name', remoteurl: 'https://x'}]}",
+           "proxy: {upstreams: [{prefix: a, remoteurl: 'https://x'}, {prefix: a, remoteurl: 'https://y'}]}",
+           "proxy: {upstreams: [{prefix: a, remoteurl: 'https://x', passwd: hunter2}]}",
+           "proxy: {remoteurl: 'https://x', tagcheckinterval: 0s}",
+           "proxy: {remoteurl: 'https://x', spooldirectory: relative}",
+       }) {
+    auto c = LoadConfig(Write(std::string("version: 0.1\n") + bad + "\n"), {});
+    ASSERT_FALSE(c.ok()) << bad;
+    EXPECT_NE(c.status().message().find("proxy"), std::string::npos) << c.status().message();
+    EXPECT_EQ(c.status().message().find("hunter2"), std::string::npos) << c.status().message();
+  }
 }
 
 TEST_F(ConfigTest, NotificationEndpointsAsRegistry2WritesThem) {

@@ -193,6 +193,29 @@ struct Config {
     bool tls = false;
     bool enabled() const { return !addrs.empty(); }
   } redis;
+  // proxy: a pull-through cache. registry:2's keys (remoteurl, username, password, ttl)
+  // make the whole registry mirror one upstream (an upstream with an empty prefix); the
+  // regfs extension `upstreams` mirrors several, each under its own repository prefix,
+  // beside ordinary repositories that accept pushes.
+  struct Upstream {
+    std::string prefix;      // "" (every repository) or "hub" (hub/... from this upstream)
+    std::string remote_url;  // scheme://host[:port], no path
+    std::string username;    // empty: anonymous (a token server may still hand out tokens)
+    std::string password;    // never logged
+    // Content nobody pulled for this long is removed by garbage collection; 0: kept.
+    std::chrono::milliseconds ttl{std::chrono::hours(168)};
+    // A pull by tag asks the upstream where the tag points at most this often.
+    std::chrono::milliseconds tag_check_interval{std::chrono::minutes(5)};
+  };
+  struct Proxy {
+    std::vector<Upstream> upstreams;  // longest prefix first
+    // Connect and read timeout of every upstream call.
+    std::chrono::milliseconds timeout{std::chrono::seconds(30)};
+    // Where blobs being fetched are spooled while they stream to clients (local disk).
+    std::string spool_directory = "/var/tmp/regfs-proxy";
+    bool enabled() const { return !upstreams.empty(); }
+  } proxy;
+
   // storage.cache.blobdescriptor: "inmemory" (this process), "redis" (shared by replicas)
   // or empty (none beyond regfs's own immutable-metadata caches).
   std::string blob_descriptor_cache;
