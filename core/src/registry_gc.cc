@@ -200,7 +200,19 @@ Status RegistryImpl::CollectRepository(const std::string& repo, GcRun& run) {
     if (it == manifests.end() || !kept.insert(digest).second) return;
     for (const Digest& child : it->second.children) keep(child);
   };
-  if (!options.delete_untagged) {
+  std::optional<std::chrono::system_clock::time_point> unused_before;
+  if (options.expire_unused_before) unused_before = options.expire_unused_before(repo);
+  if (unused_before) {
+    // A cache: what was pulled (or fetched) lately stays, tagged or not; tags do not keep.
+    for (const auto& [digest, node] : manifests) {
+      auto link = driver_.Stat(layout::RevisionLink(repo, digest));
+      if (!link.ok() && !link.status().IsNotFound()) return link.status();
+      if (unreadable.count(digest) > 0 ||
+          (link.ok() && (link->modified > *unused_before || link->modified > run.cutoff))) {
+        keep(digest);
+      }
+    }
+  } else if (!options.delete_untagged) {
     for (const auto& [digest, node] : manifests) keep(digest);
   } else {
     for (const auto& [tag, digest] : tags) keep(digest);
@@ -214,6 +226,8 @@ Status RegistryImpl::CollectRepository(const std::string& repo, GcRun& run) {
         keep(digest);
       }
     }
+  }
+  if (unused_before || options.delete_untagged) {
     // Referrers (signatures, SBOMs) stay with their subject, and theirs with them.
     for (bool grew = true; grew;) {
       grew = false;
@@ -256,6 +270,25 @@ Status RegistryImpl::CollectRepository(const std::string& repo, GcRun& run) {
       for (const auto& listener : registry->options_.listeners) listener->OnChanges(changes);
     }
   } announce{this, changes};
+  // An expired manifest's tags go first: a tag never points at a missing manifest.
+  for (auto it = tags.begin(); unused_before && it != tags.end();) {
+    if (kept.count(it->second) > 0 || manifests.count(it->second) == 0) {
+      ++it;
+      continue;
+    }
+    run.Line(repo + ": tag " + it->first + " expired: " + it->second.ToString() +
+             " was not pulled within the cache's ttl");
+    ++run.report.tags_expired;
+    if (!options.dry_run) {
+      Status s = Remove(layout::TagDir(repo, it->first));
+      if (!s.ok() && !s.IsNotFound()) return s;
+      changes.push_back({.kind = ChangeEvent::Kind::kTagDeleted,
+                         .repository = repo,
+                         .digest = it->second,
+                         .tag = it->first});
+    }
+    it = tags.erase(it);
+  }
   for (const auto& [digest, node] : manifests) {
     if (kept.count(digest) > 0) continue;
     run.Line("manifest eligible for deletion: " + digest.ToString());

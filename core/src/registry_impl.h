@@ -54,6 +54,12 @@ class RegistryImpl final : public Registry {
                                         const std::string& content_type,
                                         const std::string& bytes) override;
   Status DeleteManifest(const std::string& repo, const std::string& reference) override;
+  Result<PutManifestResult> PutMirroredManifest(const std::string& repo,
+                                                const std::string& reference,
+                                                const std::string& content_type,
+                                                const std::string& bytes) override;
+  Status NoteManifestUse(const std::string& repo, const Digest& digest,
+                         std::chrono::seconds resolution) override;
 
   Result<Page> ListTags(const std::string& repo, const std::string& last, size_t limit) override;
   Result<Page> ListRepositories(const std::string& last, size_t limit) override;
@@ -137,6 +143,10 @@ class RegistryImpl final : public Registry {
   // Metadata of a stored manifest (parsed once, then cached: manifests are immutable).
   Result<ManifestMetadata> LoadMetadata(const Digest& digest);
   Status CheckReferences(const std::string& repo, const ParsedManifest& manifest);
+  // PutManifest, and PutMirroredManifest without `check_references`.
+  Result<PutManifestResult> StoreManifest(const std::string& repo, const std::string& reference,
+                                          const std::string& content_type,
+                                          const std::string& bytes, bool check_references);
   // Links back a blob whose link garbage collection replaced by a tombstone, if its bytes
   // are still there. REQUIRES: the repository's lock held.
   bool Relink(const std::string& repo, const Digest& digest);

@@ -158,6 +158,33 @@ Result<PutManifestResult> RegistryImpl::PutManifest(const std::string& repo,
                                                     const std::string& reference,
                                                     const std::string& content_type,
                                                     const std::string& bytes) {
+  return StoreManifest(repo, reference, content_type, bytes, /*check_references=*/true);
+}
+
+Result<PutManifestResult> RegistryImpl::PutMirroredManifest(const std::string& repo,
+                                                            const std::string& reference,
+                                                            const std::string& content_type,
+                                                            const std::string& bytes) {
+  return StoreManifest(repo, reference, content_type, bytes, /*check_references=*/false);
+}
+
+Status RegistryImpl::NoteManifestUse(const std::string& repo, const Digest& digest,
+                                     std::chrono::seconds resolution) {
+  REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
+  if (options_.read_only) return Status::Ok();
+  const std::string revision = layout::RevisionLink(repo, digest);
+  auto info = driver_.Stat(revision);
+  if (!info.ok()) return info.status().IsNotFound() ? ManifestUnknown(digest.ToString()) : info.status();
+  if (info->modified + resolution > std::chrono::system_clock::now()) return Status::Ok();
+  // Rewriting the same link changes nothing a reader sees but its time.
+  return WriteLink(revision, digest);
+}
+
+Result<PutManifestResult> RegistryImpl::StoreManifest(const std::string& repo,
+                                                      const std::string& reference,
+                                                      const std::string& content_type,
+                                                      const std::string& bytes,
+                                                      bool check_references) {
   REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
   REGFS_RETURN_IF_ERROR(CheckWritable());
   // Creating something under a name that does not parse is the client's mistake (400).
@@ -182,7 +209,7 @@ Result<PutManifestResult> RegistryImpl::PutManifest(const std::string& repo,
   }
   auto lock = LockRepository(repo);  // the references must still be there when it lands
   if (!lock.ok()) return lock.status();
-  REGFS_RETURN_IF_ERROR(CheckReferences(repo, *manifest));
+  if (check_references) REGFS_RETURN_IF_ERROR(CheckReferences(repo, *manifest));
 
   const std::string blob = layout::BlobData(digest);
   auto existing = driver_.Stat(blob);

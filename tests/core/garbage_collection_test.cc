@@ -171,6 +171,74 @@ TEST_P(GarbageCollectionTest, RemovesWhatNoManifestUsesAndKeepsTheRest) {
   EXPECT_EQ(report.blobs_deleted + report.layer_links_deleted + report.manifests_deleted, 0u);
 }
 
+TEST_P(GarbageCollectionTest, CacheExpiryRemovesWhatWasNotPulledWithinTheTtl) {
+  // A pull-through cache's repository holds manifests whose blobs come when first pulled.
+  Digest config = Push(*registry_, "hub/app", "{}");
+  Digest used_layer = Push(*registry_, "hub/app", "layer-used");
+  Digest idle_layer = Push(*registry_, "hub/app", "layer-idle");
+  auto mirror = [&](const std::string& tag, const std::string& bytes) {
+    auto put = registry_->PutMirroredManifest("hub/app", tag, "", bytes);
+    EXPECT_TRUE(put.ok()) << put.status().ToString();
+    return Digest::Sha256Of(bytes);
+  };
+  Digest used = mirror("used", Image(config, used_layer));
+  Digest idle = mirror("idle", Image(config, idle_layer));
+  Digest partial = mirror("partial", Image(config, Digest::Sha256Of("never fetched")));
+  // An ordinary repository beside it, which expiry leaves alone.
+  Push(*registry_, "mine", "{}");
+  Digest mine_layer = Push(*registry_, "mine", "mine-layer");
+  PutManifest(*registry_, "mine", "v1", Image(config, mine_layer));
+  // The ordinary PUT still wants its blobs.
+  EXPECT_EQ(registry_->PutManifest("mine", "v2", "", Image(config, Digest::Sha256Of("absent")))
+                .status()
+                .reason(),
+            Status::Reason::kManifestBlobUnknown);
+
+  const auto before_pull = std::chrono::system_clock::now();
+  std::this_thread::sleep_for(2100ms);  // past any store's time resolution (S3: a second)
+  ASSERT_TRUE(registry_->NoteManifestUse("hub/app", used, 0s).ok());
+  EXPECT_TRUE(registry_->NoteManifestUse("hub/app", Digest::Sha256Of("x"), 0s).IsNotFound());
+
+  auto expiry = [&](std::chrono::system_clock::time_point cutoff) {
+    return [cutoff](const std::string& repo) -> std::optional<std::chrono::system_clock::time_point> {
+      if (repo.starts_with("hub/")) return cutoff;
+      return std::nullopt;
+    };
+  };
+  GcReport dry = Collect(
+      {.grace = 0s, .expire_unused_before = expiry(before_pull + 1s), .dry_run = true});
+  EXPECT_EQ(dry.tags_expired, 2u);
+  EXPECT_TRUE(registry_->StatManifest("hub/app", "idle").ok());
+
+  std::vector<std::string> lines;
+  GcReport report = Collect({.grace = 0s,
+                             .expire_unused_before = expiry(before_pull + 1s),
+                             .on_line = [&](const std::string& l) { lines.push_back(l); }});
+  EXPECT_EQ(report.tags_expired, 2u);  // idle and partial
+  EXPECT_EQ(report.manifests_deleted, 2u);
+  EXPECT_TRUE(registry_->StatManifest("hub/app", "used").ok());
+  EXPECT_TRUE(registry_->StatManifest("hub/app", "idle").status().IsNotFound());
+  EXPECT_TRUE(registry_->StatManifest("hub/app", partial.ToString()).status().IsNotFound());
+  EXPECT_TRUE(registry_->StatManifest("hub/app", idle.ToString()).status().IsNotFound());
+  EXPECT_TRUE(Stored(used_layer) && Stored(mine_layer) && Stored(config));
+  EXPECT_FALSE(Stored(idle_layer));
+  EXPECT_TRUE(registry_->StatManifest("mine", "v1").ok());
+  EXPECT_NE(std::find(lines.begin(), lines.end(),
+                      "hub/app: tag idle expired: " + idle.ToString() +
+                          " was not pulled within the cache's ttl"),
+            lines.end());
+  ExpectEveryTagPulls(*registry_);
+
+  // Nothing pulled since: the cached repository goes whole, the ordinary one stays.
+  report = Collect({.grace = 0s,
+                    .expire_unused_before = expiry(std::chrono::system_clock::now() + 1h)});
+  EXPECT_EQ(report.tags_expired, 1u);
+  EXPECT_TRUE(registry_->ListFolder("hub/app").status().IsNotFound());
+  EXPECT_EQ(registry_->ListRepositories("", 100)->entries, std::vector<std::string>{"mine"});
+  EXPECT_FALSE(Stored(used_layer));
+  ExpectEveryTagPulls(*registry_);
+}
+
 TEST_P(GarbageCollectionTest, GraceWindowKeepsRecentWritesAndDryRunChangesNothing) {
   Digest layer = Push(*registry_, "app", "uploaded, manifest yet to come");
   GcReport report = Collect({.grace = 3600s});

@@ -30,6 +30,13 @@ struct GcOptions {
   // Also remove manifests that no tag reaches, directly or through an index (children of
   // kept indexes and referrers of kept manifests stay).
   bool delete_untagged = false;
+  // Expiry of a pull-through cache's content: for a repository this gives a time for, the
+  // manifests neither pulled (Registry::NoteManifestUse) nor stored since then go, and the
+  // tags on them, unless something kept reaches them (an index's children, a subject's
+  // referrers) or they are within the grace window. Unset, or no time for a repository:
+  // its tags keep what they reach.
+  std::function<std::optional<std::chrono::system_clock::time_point>(const std::string& repo)>
+      expire_unused_before;
   // Report what would go; change nothing.
   bool dry_run = false;
   // Also remove uploads started longer ago than this (unset: leave uploads alone).
@@ -49,7 +56,8 @@ struct GcReport {
   uint64_t repositories = 0;        // repositories walked
   uint64_t manifests_marked = 0;    // kept manifest revisions
   uint64_t blobs_marked = 0;        // distinct digests kept (manifests' bytes included)
-  uint64_t manifests_deleted = 0;   // revisions removed (--delete-untagged)
+  uint64_t manifests_deleted = 0;   // revisions removed (--delete-untagged, expiry)
+  uint64_t tags_expired = 0;        // tags of a cache's manifests unused for its ttl
   uint64_t layer_links_deleted = 0; // _layers links to blobs the repository no longer uses
   uint64_t blobs_deleted = 0;       // blobs (and manifests' bytes) removed from the store
   uint64_t bytes_freed = 0;

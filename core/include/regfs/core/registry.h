@@ -246,6 +246,20 @@ class Registry {
   // Requires deletes to be enabled.
   virtual Status DeleteRepository(const std::string& repo) = 0;
 
+  // ---- pull-through caching (a front end mirroring another registry into `repo`)
+  // Stores a manifest fetched from the registry `repo` mirrors, checked as PutManifest
+  // checks it, except that the blobs and manifests it refers to need not be here yet: the
+  // cache fetches them when they are first pulled. With a tag reference, also tags it.
+  virtual Result<PutManifestResult> PutMirroredManifest(const std::string& repo,
+                                                        const std::string& reference,
+                                                        const std::string& content_type,
+                                                        const std::string& bytes) = 0;
+  // Notes that a manifest of `repo` was just pulled, for the expiry of unused content
+  // (GcOptions::expire_unused_before): touches the manifest's revision link when it is
+  // older than `resolution`, so pulls cost at most one small write per resolution.
+  virtual Status NoteManifestUse(const std::string& repo, const Digest& digest,
+                                 std::chrono::seconds resolution) = 0;
+
   // ---- maintenance
   // Removes uploads started before `cutoff` (abandoned by clients or cut off by a crash) in
   // every repository. With `dry_run` only counts them. Returns how many were (or would be)
