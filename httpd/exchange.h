@@ -94,6 +94,11 @@ class Exchange {
   // closes or a bound of time and bytes is reached.
   void LingerIfClosingEarly();
 
+  // How a mirrored repository's pull was answered (hit, miss, stale, error), for the
+  // access log; empty for everything else.
+  void set_cache_outcome(std::string outcome) { cache_outcome_ = std::move(outcome); }
+  const std::string& cache_outcome() const { return cache_outcome_; }
+
   bool sent() const { return response_.sent(); }
   uint64_t bytes_sent() const { return bytes_sent_; }
   // Body bytes the handler stored (an upload's chunk), for the metrics when the request
@@ -114,6 +119,7 @@ class Exchange {
   std::istringstream no_body_;
   uint64_t bytes_sent_ = 0;
   uint64_t bytes_received_ = 0;
+  std::string cache_outcome_;
   // The changes this request makes, appended to the change log before the answer is sent.
   ChangeRecorder::Scope changes_;
 };

@@ -146,12 +146,14 @@ void Logger::LogAccess(const Access& a) const {
       {"duration_s", seconds},
       {"user_agent", a.user_agent},
   };
+  const std::string& cache = a.cache;
   std::string line;
   if (json_) {
     line = "{\"time\":\"" + Now() + "\",\"level\":\"info\",\"msg\":\"access\"";
     for (const std::map<std::string, std::string>* m : {&fields_, &f}) {
       for (const auto& [k, v] : *m) line += ",\"" + JsonEscape(k) + "\":\"" + JsonEscape(v) + "\"";
     }
+    if (!cache.empty()) line += ",\"cache\":\"" + JsonEscape(cache) + "\"";
     line += "}";
   } else {
     line = "time=" + Now() + " level=info msg=access";
@@ -159,6 +161,7 @@ void Logger::LogAccess(const Access& a) const {
          {"remote", "user", "method", "uri", "status", "bytes", "duration_s", "user_agent"}) {
       line += std::string(" ") + k + "=" + TextValue(f.at(k));
     }
+    if (!cache.empty()) line += " cache=" + TextValue(cache);
     for (const auto& [k, v] : fields_) line += " " + k + "=" + TextValue(v);
   }
   WriteLine(line);

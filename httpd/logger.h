@@ -31,6 +31,7 @@ class Logger {
     uint64_t bytes = 0;
     double seconds = 0;
     std::string user_agent;
+    std::string cache;  // a mirrored repository's pull: hit, miss, stale or error
   };
   // Access lines are written whatever the level (as registry:2 does) unless disabled.
   void LogAccess(const Access& a) const;

@@ -40,6 +40,8 @@
 #include "regfs/core/registry.h"
 #include "regfs/core/uuid.h"
 #include "request_router.h"
+#include "proxy/pull_through_cache.h"
+#include "proxy/upstream_routes.h"
 #include "server_context.h"
 #include "tls.h"
 #include "version.h"
@@ -251,6 +253,35 @@ int Serve(const std::string& config_path) {
                         shutting_down, authorizer, uploads_in_flight, recorder.get(),
                         notifier && notifier->wants_pulls(), &server_metrics, &health};
 
+  // Repositories mirroring upstream registries (proxy), beside ordinary ones.
+  std::unique_ptr<proxy::PullThroughCache> pull_through;
+  if (config->proxy.enabled()) {
+    pull_through = std::make_unique<proxy::PullThroughCache>(config->proxy, **registry, logger,
+                                                             &metrics);
+    if (Status s = pull_through->Prepare(); !s.ok()) {
+      logger.Error(s.message());
+      std::cerr << "regfs-httpd: " << s.message() << "\n";
+      return kExitRuntime;
+    }
+    context.proxy = pull_through.get();
+    for (const Config::Upstream& u : config->proxy.upstreams) {
+      logger.Info("pull-through cache: " + (u.prefix.empty() ? std::string("every repository")
+                                                             : u.prefix + "/...") +
+                  " mirrors " + u.remote_url + (u.username.empty() ? "" : " as " + u.username) +
+                  ", tags checked every " +
+                  std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                     u.tag_check_interval)
+                                     .count()) +
+                  "s, " +
+                  (u.ttl.count() == 0
+                       ? std::string("kept forever")
+                       : "unused content expires after " +
+                             std::to_string(
+                                 std::chrono::duration_cast<std::chrono::seconds>(u.ttl).count()) +
+                             "s"));
+    }
+  }
+
   Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams;
   params->setKeepAlive(true);
   params->setKeepAliveTimeout(Poco::Timespan(30, 0));
@@ -298,15 +329,36 @@ int Serve(const std::string& config_path) {
 
   // Garbage collection while serving, by one replica at a time (a regfs extension).
   std::unique_ptr<GcScheduler> gc;
-  if (config->gc.enabled && !config->read_only) {
+  Config::GarbageCollection gc_settings = config->gc;
+  decltype(GcOptions::expire_unused_before) cache_expiry;
+  if (config->proxy.enabled()) {
+    cache_expiry = proxy::CacheExpiry(config->proxy);
+    // A cache's ttl needs collections to take effect: as registry:2's proxy mode expires
+    // content by itself, so does regfs, hourly (or as configured) when nothing else asked.
+    std::chrono::milliseconds shortest_ttl{0};
+    for (const Config::Upstream& u : config->proxy.upstreams) {
+      if (u.ttl.count() > 0 && (shortest_ttl.count() == 0 || u.ttl < shortest_ttl)) {
+        shortest_ttl = u.ttl;
+      }
+    }
+    if (!gc_settings.enabled && shortest_ttl.count() > 0) {
+      gc_settings.enabled = true;
+      gc_settings.interval = std::clamp<std::chrono::seconds>(
+          std::chrono::duration_cast<std::chrono::seconds>(shortest_ttl / 2),
+          std::chrono::seconds(60), std::chrono::hours(1));
+    }
+  }
+  if (gc_settings.enabled && !config->read_only) {
     std::optional<std::chrono::seconds> purge_age;
     if (config->upload_purging.enabled) purge_age = config->upload_purging.age;
-    gc = std::make_unique<GcScheduler>(config->gc, purge_age, **registry, *driver, logger);
+    gc = std::make_unique<GcScheduler>(gc_settings, purge_age, **registry, *driver, logger,
+                                       cache_expiry);
     gc->Start();
-    logger.Info("garbage collection every " + std::to_string(config->gc.interval.count()) +
-                "s, grace " + std::to_string(config->gc.grace.count()) + "s" +
-                (config->gc.delete_untagged ? ", untagged manifests too" : "") +
-                (config->gc.dry_run ? " (dry run)" : ""));
+    logger.Info("garbage collection every " + std::to_string(gc_settings.interval.count()) +
+                "s, grace " + std::to_string(gc_settings.grace.count()) + "s" +
+                (gc_settings.delete_untagged ? ", untagged manifests too" : "") +
+                (cache_expiry ? ", expiring cached content unused for its ttl" : "") +
+                (gc_settings.dry_run ? " (dry run)" : ""));
   }
 
   RegisterServiceMetrics(metrics, {.notifier = notifier.get(),

@@ -14,6 +14,10 @@
 
 namespace regfs::httpd {
 
+namespace proxy {
+class PullThroughCache;
+}
+
 struct ServerContext {
   Registry& registry;
   const Config& config;
@@ -36,6 +40,8 @@ struct ServerContext {
   ServerMetrics* metrics = nullptr;
   // While it says unhealthy, every API request answers 503 (registry:2's behaviour).
   const HealthMonitor* health = nullptr;
+  // Repositories that mirror an upstream registry (proxy); null when none do.
+  proxy::PullThroughCache* proxy = nullptr;
 };
 
 }  // namespace regfs::httpd

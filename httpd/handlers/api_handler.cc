@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "connection_guard.h"
+#include "proxy/pull_through_cache.h"
 #include "regfs/core/names.h"
 #include "request_framing.h"
 
@@ -41,7 +42,37 @@ void ApiHandler::HandleAuthenticated(Exchange& ex) {
                   route_.kind != Route::Kind::kUnknown;
   Status name_ok = has_name ? ValidateRepositoryName(route_.name) : Status::Ok();
   if (!name_ok.ok()) return ex.SendError(name_ok);
+  if (has_name && context_.proxy != nullptr && context_.proxy->Mirrors(route_.name)) {
+    const bool read = ex.method() == "GET" || ex.method() == "HEAD";
+    const bool upload = route_.kind == Route::Kind::kUploadStart || route_.kind == Route::Kind::kUpload;
+    if (upload || (!read && (route_.kind == Route::Kind::kManifest ||
+                             route_.kind == Route::Kind::kBlob))) {
+      // As registry:2 in proxy mode: a cache holds what its upstream has, nothing else.
+      ex.AbandonBody();
+      return ex.SendError(Poco::Net::HTTPResponse::HTTP_METHOD_NOT_ALLOWED, "UNSUPPORTED",
+                          "repository " + route_.name + " is a pull-through cache of " +
+                              context_.proxy->Describe(route_.name) +
+                              ": it accepts no pushes or deletes; push to a repository outside "
+                              "the proxied prefixes");
+    }
+  }
   Handle(ex);
+}
+
+void ApiHandler::SendProxyError(Exchange& ex, const Status& status) {
+  // The upstream's failure is the message: the client (and whoever reads its error) learns
+  // the cache could not reach or use its upstream, which the registry's log details.
+  switch (status.code()) {
+    case Status::Code::kUnavailable:
+    case Status::Code::kPermissionDenied:
+      return ex.SendError(Poco::Net::HTTPResponse::HTTP_BAD_GATEWAY, "UNAVAILABLE",
+                          status.message());
+    case Status::Code::kResourceExhausted:
+      return ex.SendError(Poco::Net::HTTPResponse::HTTP_TOO_MANY_REQUESTS, "TOOMANYREQUESTS",
+                          status.message());
+    default:
+      return ex.SendError(status);
+  }
 }
 
 std::vector<Need> ApiHandler::Needs(const Exchange& ex) const {
@@ -182,6 +213,7 @@ void ApiHandler::handleRequest(Poco::Net::HTTPServerRequest& request,
     a.bytes = ex.bytes_sent();
     a.seconds = seconds;
     a.user_agent = request.get("User-Agent", "");
+    a.cache = ex.cache_outcome();
     context_.logger.LogAccess(a);
   }
   ex.LingerIfClosingEarly();

@@ -29,6 +29,9 @@ class ApiHandler : public Poco::Net::HTTPRequestHandler {
   // route's, and a cross-repository mount's source), the catalog, or (empty) only an
   // authenticated caller. The one place that says so: challenges and refusals follow it.
   std::vector<Need> Needs(const Exchange& ex) const;
+  // A mirrored repository's pull that failed: an upstream down or refusing us is a 502, one
+  // rate-limiting a 429, each with the upstream's failure as the message.
+  static void SendProxyError(Exchange& ex, const Status& status);
   // 405 with the allowed methods.
   static void MethodNotAllowed(Exchange& ex, const std::string& allowed);
 

@@ -2,6 +2,7 @@
 
 #include "byte_ranges.h"
 #include "handlers/handlers.h"
+#include "proxy/pull_through_cache.h"
 #include "regfs/core/names.h"
 #include "regfs/core/reference.h"
 
@@ -30,8 +31,59 @@ void BlobHandler::Handle(Exchange& ex) {
   ex.SendStatus(HTTPResponse::HTTP_ACCEPTED);
 }
 
+bool BlobHandler::ServeMirrored(Exchange& ex, const Digest& digest) {
+  proxy::PullThroughCache& cache = *context_.proxy;
+  proxy::CacheOutcome outcome;
+  auto& res = ex.response();
+  if (ex.IsHead()) {
+    auto size = cache.StatBlob(route_.name, digest, &outcome);
+    ex.set_cache_outcome(proxy::CacheOutcomeName(outcome));
+    if (!size.ok()) {
+      SendProxyError(ex, size.status());
+      return true;
+    }
+    if (!*size) return false;  // stored
+    res.set("Docker-Content-Digest", digest.ToString());
+    res.set("Accept-Ranges", "bytes");
+    res.setContentType("application/octet-stream");
+    res.setContentLength64(static_cast<Poco::Int64>(**size));
+    ex.SendHead(HTTPResponse::HTTP_OK);
+    return true;
+  }
+  auto fetch = cache.FetchBlob(route_.name, digest, &outcome);
+  ex.set_cache_outcome(proxy::CacheOutcomeName(outcome));
+  if (!fetch.ok()) {
+    SendProxyError(ex, fetch.status());
+    return true;
+  }
+  if (!*fetch) return false;  // stored
+  if (ex.request().has("Range")) {
+    // A part of a blob is served once all of it is stored and verified.
+    Status stored = (*fetch)->Wait(cache.read_timeout());
+    if (!stored.ok()) {
+      SendProxyError(ex, stored);
+      return true;
+    }
+    return false;
+  }
+  // The bytes as they arrive; the last one once the blob is verified. A fetch that fails
+  // midway cuts the answer off: the client sees a short body, never a wrong one.
+  res.set("Docker-Content-Digest", digest.ToString());
+  res.set("ETag", "\"" + digest.ToString() + "\"");
+  res.setContentType("application/octet-stream");
+  auto reader = (*fetch)->NewReader(cache.read_timeout());
+  ex.RecordPull(ChangeEvent::Kind::kBlobPulled, route_.name, digest, (*fetch)->size(),
+                kBlobMediaType);
+  ex.SendFileBody(HTTPResponse::HTTP_OK, *reader, 0, (*fetch)->size());
+  return true;
+}
+
 void BlobHandler::Get(Exchange& ex, const Digest& digest) {
   auto& res = ex.response();
+  if (context_.proxy != nullptr && context_.proxy->Mirrors(route_.name) &&
+      ServeMirrored(ex, digest)) {
+    return;
+  }
   if (!ex.IsHead()) {
     // On an object store the bytes go from the store to the client directly (registry:2's
     // default); HEAD stays here, it costs the store nothing to answer.

@@ -54,6 +54,9 @@ class BlobHandler final : public ApiHandler {
 
  private:
   void Get(Exchange& ex, const Digest& digest);
+  // A mirrored repository's blob: true when answered (fetched, streamed, or an error),
+  // false when it is stored and the ordinary answer follows.
+  bool ServeMirrored(Exchange& ex, const Digest& digest);
 };
 
 // POST /v2/<name>/blobs/uploads/ and GET, PATCH, PUT, DELETE /v2/<name>/blobs/uploads/<id>

@@ -1,6 +1,7 @@
 #include <istream>
 
 #include "handlers/handlers.h"
+#include "proxy/pull_through_cache.h"
 #include "regfs/core/manifest.h"
 
 namespace regfs::httpd {
@@ -17,7 +18,8 @@ void ManifestHandler::Handle(Exchange& ex) {
 
 void ManifestHandler::Get(Exchange& ex) {
   auto& res = ex.response();
-  if (ex.IsHead()) {
+  const bool mirrored = context_.proxy != nullptr && context_.proxy->Mirrors(route_.name);
+  if (ex.IsHead() && !mirrored) {
     auto info = ex.registry().StatManifest(route_.name, route_.reference);
     if (!info.ok()) return ex.SendError(info.status());
     res.set("Docker-Content-Digest", info->digest.ToString());
@@ -26,10 +28,24 @@ void ManifestHandler::Get(Exchange& ex) {
     res.setContentLength64(static_cast<Poco::Int64>(info->size));
     return ex.SendHead(HTTPResponse::HTTP_OK);
   }
-  auto manifest = ex.registry().GetManifest(route_.name, route_.reference);
-  if (!manifest.ok()) return ex.SendError(manifest.status());
+  Result<Manifest> manifest = Status::Unavailable("not read");
+  if (mirrored) {
+    // HEAD too: a client's HEAD by tag is how it learns the tag moved upstream.
+    proxy::CacheOutcome outcome;
+    manifest = context_.proxy->GetManifest(route_.name, route_.reference, &outcome);
+    ex.set_cache_outcome(proxy::CacheOutcomeName(outcome));
+    if (!manifest.ok()) return SendProxyError(ex, manifest.status());
+  } else {
+    manifest = ex.registry().GetManifest(route_.name, route_.reference);
+    if (!manifest.ok()) return ex.SendError(manifest.status());
+  }
   res.set("Docker-Content-Digest", manifest->info.digest.ToString());
   res.set("ETag", "\"" + manifest->info.digest.ToString() + "\"");
+  if (ex.IsHead()) {
+    res.setContentType(manifest->info.media_type);
+    res.setContentLength64(static_cast<Poco::Int64>(manifest->info.size));
+    return ex.SendHead(HTTPResponse::HTTP_OK);
+  }
   const bool by_tag = route_.reference.find(':') == std::string::npos;
   ex.RecordPull(ChangeEvent::Kind::kManifestPulled, route_.name, manifest->info.digest,
                 manifest->info.size, manifest->info.media_type, by_tag ? route_.reference : "");

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "maintenance/gc_text.h"
+#include "proxy/upstream_routes.h"
 #include "regfs/config/config.h"
 #include "regfs/core/change_recorder.h"
 #include "regfs/core/registry.h"
@@ -112,6 +113,8 @@ int GarbageCollectCommand(const std::vector<std::string>& args, std::ostream& ou
   }
   options.grace = grace.value_or(config->gc.grace);
   if (config->upload_purging.enabled) options.purge_uploads_older_than = config->upload_purging.age;
+  // A pull-through cache's content unused for its ttl goes too.
+  if (config->proxy.enabled()) options.expire_unused_before = proxy::CacheExpiry(config->proxy);
 
   StorageOptions storage = StorageOptionsOf(*config);
   storage.read_only = options.dry_run;

@@ -20,9 +20,11 @@ std::optional<std::chrono::system_clock::time_point> ReadLastRun(StorageDriver& 
 
 GcScheduler::GcScheduler(Config::GarbageCollection settings,
                          std::optional<std::chrono::seconds> purge_age, Registry& registry,
-                         StorageDriver& driver, const Logger& logger)
+                         StorageDriver& driver, const Logger& logger,
+                         decltype(GcOptions::expire_unused_before) cache_expiry)
     : settings_(settings),
       purge_age_(purge_age),
+      cache_expiry_(std::move(cache_expiry)),
       registry_(registry),
       driver_(driver),
       logger_(logger) {}
@@ -70,6 +72,7 @@ void GcScheduler::MaybeRun() {
 
   GcOptions options{.grace = settings_.grace,
                     .delete_untagged = settings_.delete_untagged,
+                    .expire_unused_before = cache_expiry_,
                     .dry_run = settings_.dry_run,
                     .purge_uploads_older_than = purge_age_};
   auto last_log = std::chrono::steady_clock::now();

@@ -19,9 +19,11 @@ namespace regfs::httpd {
 
 class GcScheduler {
  public:
-  // REQUIRES: registry, driver and logger outlive this.
+  // REQUIRES: registry, driver and logger outlive this. `cache_expiry`: a pull-through
+  // cache's expiry of unused content (GcOptions::expire_unused_before), or empty.
   GcScheduler(Config::GarbageCollection settings, std::optional<std::chrono::seconds> purge_age,
-              Registry& registry, StorageDriver& driver, const Logger& logger);
+              Registry& registry, StorageDriver& driver, const Logger& logger,
+              decltype(GcOptions::expire_unused_before) cache_expiry = {});
   ~GcScheduler();  // stops after the run in progress, if any, has finished
 
   void Start();
@@ -42,6 +44,7 @@ class GcScheduler {
 
   const Config::GarbageCollection settings_;
   const std::optional<std::chrono::seconds> purge_age_;
+  const decltype(GcOptions::expire_unused_before) cache_expiry_;
   Registry& registry_;
   StorageDriver& driver_;
   const Logger& logger_;

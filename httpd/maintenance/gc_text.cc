@@ -105,6 +105,9 @@ std::string FormatSummary(const GcReport& r, bool dry_run) {
                     std::to_string(r.blobs_marked) + " blobs marked; " +
                     (dry_run ? "would delete " : "deleted ") +
                     Plural(r.manifests_deleted, "manifest", "manifests") + ", " +
+                    (r.tags_expired > 0
+                         ? Plural(r.tags_expired, "expired cache tag", "expired cache tags") + ", "
+                         : std::string()) +
                     Plural(r.blobs_deleted, "blob", "blobs") + " (" + FormatBytes(r.bytes_freed) +
                     "), " + Plural(r.layer_links_deleted, "layer link", "layer links") + ", " +
                     Plural(r.repositories_removed, "empty repository", "empty repositories") +
