@@ -320,9 +320,10 @@ kill9_registry() {
 DOCKERD_PID=
 DOCKERD_DIR=
 
-# start_dockerd: private dockerd (vfs, no networking changes) with its own
-# data-root, exec-root, pidfile and socket, and a private containerd.  Exports
-# DOCKER_HOST and DOCKER_CONFIG; stopped by PID at exit.
+# start_dockerd [DOCKERD_ARGS...]: private dockerd (vfs, no networking changes) with its
+# own data-root, exec-root, pidfile and socket, and a private containerd, given
+# DOCKERD_ARGS besides (e.g. --registry-mirror).  Exports DOCKER_HOST and DOCKER_CONFIG;
+# stopped by PID at exit.
 start_dockerd() {
     require_root
     require_cmds dockerd docker containerd
@@ -345,6 +346,7 @@ start_dockerd() {
         --data-root "$d/root" --exec-root "$d/exec" --pidfile "$d/pid"
         -H "unix://$d/docker.sock"
         --log-level=warn
+        "$@"
     )
     # dockerd starts (and supervises) its own containerd, with its socket under
     # exec-root, only when no containerd answers at the system default address
