@@ -352,9 +352,17 @@ void Exchange::SendFileBody(HTTPResponse::HTTPStatus status, FileReader& reader,
   uint64_t left = length;
   while (left > 0) {
     auto n = reader.Read(buf.data(), std::min<uint64_t>(buf.size(), left));
-    if (!n.ok() || *n == 0) throw Poco::IOException("blob read failed");
+    if (!n.ok() || *n == 0) {
+      // The head promised more: only closing the connection tells the client it was cut.
+      response_.setKeepAlive(false);
+      throw Poco::IOException("blob read failed after " + std::to_string(length - left) +
+                              " bytes" + (n.ok() ? std::string() : ": " + n.status().message()));
+    }
     out.write(buf.data(), static_cast<std::streamsize>(*n));
-    if (!out) throw Poco::IOException("client went away");
+    if (!out) {
+      response_.setKeepAlive(false);
+      throw Poco::IOException("client went away");
+    }
     left -= *n;
     bytes_sent_ += *n;
   }

@@ -8,8 +8,9 @@ build_packages=(g++ cmake make pkg-config libpoco-dev libyaml-cpp-dev libssl-dev
 # Ceph (one monitor, one in-memory OSD, the RADOS Gateway) is the S3 server the object-store
 # tests run against. The replicated-service test (e2e.replicas) puts haproxy in front of
 # three replicas sharing a Redis cache (redis-server), and checks their /metrics with
-# promtool (in prometheus).
-test_packages=(docker.io skopeo docker-registry curl jq python3 openssl ca-certificates rsync apache2-utils nodejs
+# promtool (in prometheus). podman is one of the clients pulling through the pull-through
+# cache (e2e.proxy).
+test_packages=(docker.io skopeo podman docker-registry curl jq python3 openssl ca-certificates rsync apache2-utils nodejs
   ceph-mon ceph-osd radosgw redis-server haproxy prometheus)
 
 # clang 14 with its compiler-rt: libclang_rt.fuzzer and the sanitizer runtimes.

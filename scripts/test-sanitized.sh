@@ -21,4 +21,6 @@ ctest --output-on-failure --timeout 600 -j2 -L 'core|config|httpd' -E '^httpd\.s
 # code the filesystem runs check; the mount on a bucket (its own reads) does run. The
 # replicated-service runs (three servers, haproxy, Redis, timed drains and lease expiries)
 # too: their server code (cache, health, metrics) runs sanitized in the core and httpd suites.
-ctest --output-on-failure --timeout 600 -L 'fused|e2e' -E '^e2e\.(s3_storage|replicas|replicas_s3)$' "$@"
+# And the pull-through cache's: its fetches, merges and timeouts run sanitized in the httpd
+# unit suite, against an upstream in the test's own process.
+ctest --output-on-failure --timeout 600 -L 'fused|e2e' -E '^e2e\.(s3_storage|replicas|replicas_s3|proxy)$' "$@"

@@ -155,8 +155,10 @@ void BlobFetch::Run(std::function<void(const Status&)> done) {
                  : blob.status();
   }
   body_.reset();  // the upstream connection goes before anyone hears we are done
-  Finish(status);
+  // Whoever merges fetches forgets this one before its readers hear the verdict: a pull
+  // that comes after a failure starts afresh instead of joining it.
   if (done) done(status);
+  Finish(status);
 }
 
 Result<size_t> BlobFetch::Read(uint64_t offset, char* buf, size_t len,

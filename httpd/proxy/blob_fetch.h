@@ -37,7 +37,7 @@ class BlobFetch : public std::enable_shared_from_this<BlobFetch> {
                                                  const Digest& digest, const Opener& open,
                                                  const std::string& spool_directory);
   // Streams the download on a thread of its own; `done` is called on it once the fetch has
-  // ended, either way. Call once.
+  // ended, either way, before readers learn the outcome. Call once.
   void Launch(std::function<void(const Status&)> done);
   ~BlobFetch();
 

@@ -265,6 +265,34 @@ fi
 pull_oci "127.0.0.1:$PORT_B/open/library/conc:1" "$TEST_TMP/out-open" 1
 oci_same_image "$SRC" "$TEST_TMP/out-open" "$IMG3"
 
+step "an upstream sending a blob that does not match its digest: nothing stored, pulls fail"
+push_oci "$SRC" 2 "${UP_OPEN#http://}/library/bad:1"
+bad_manifest=$(jq -r '.manifests[0].digest' "$SRC/blobs/sha256/${IMG2#sha256:}")
+bad_layer=$(jq -r '.layers[0].digest' "$SRC/blobs/sha256/${bad_manifest#sha256:}")
+bad_hex=${bad_layer#sha256:}
+bad_file="$TEST_TMP/up-open/docker/registry/v2/blobs/sha256/${bad_hex:0:2}/$bad_hex/data"
+[[ -f "$bad_file" ]] || fail "no $bad_file in upstream 1's storage"
+# The same size, other bytes: registry:2 serves what it has without checking.
+size=$(stat -c %s "$bad_file")
+head -c "$size" /dev/urandom >"$bad_file"
+for attempt in 1 2; do
+    code=$(curl -s -o "$TEST_TMP/bad.blob" -w '%{http_code}' --max-time 30 \
+        "$B/v2/open/library/bad/blobs/$bad_layer") && rc=0 || rc=$?
+    got=$(stat -c %s "$TEST_TMP/bad.blob" 2>/dev/null || echo 0)
+    ((rc != 0 || code != 200)) || fail "attempt $attempt: the corrupted blob was served whole ($got bytes)"
+    ((got < size)) || fail "attempt $attempt: all $size bytes of the corrupted blob reached the client"
+    ok "attempt $attempt: curl exit $rc, status $code, $got of $size bytes: the pull fails"
+done
+[[ ! -e "$TEST_TMP/regfs-b/docker/registry/v2/blobs/sha256/${bad_hex:0:2}/$bad_hex" ]] ||
+    fail "regfs B stored the corrupted blob"
+grep -q "does not match its digest: nothing was stored" "$B_LOG" ||
+    fail "regfs B's log does not say the upstream's blob did not match"
+if sk copy --all --src-tls-verify=false "docker://127.0.0.1:$PORT_B/open/library/bad:1" \
+    "oci:$TEST_TMP/out-bad:1" >"$TEST_TMP/bad.out" 2>&1; then
+    fail "skopeo pulled an image with a corrupted layer"
+fi
+ok "nothing stored, the log says why, skopeo's pull fails"
+
 step "mixed mode: an ordinary repository takes pushes, a proxied prefix refuses them"
 push_oci "$SRC" 2 "127.0.0.1:$PORT_B/mine/app:2"
 pull_oci "127.0.0.1:$PORT_B/mine/app:2" "$TEST_TMP/out-mine" 2
