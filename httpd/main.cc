@@ -224,6 +224,11 @@ int Serve(const std::string& config_path) {
                         .references = [&registry](const std::string& repo, const Digest& digest) {
                           return ManifestReferences(**registry, repo, digest);
                         }};
+    if (config->proxy.enabled()) {
+      events.mirrored = [proxy = config->proxy](const std::string& repo) {
+        return proxy::RouteToUpstream(proxy, repo).has_value();
+      };
+    }
     notifier = std::make_unique<Notifier>(config->notifications, backend->log, backend->driver,
                                           std::move(events), logger);
     deliver_now = notifier.get();

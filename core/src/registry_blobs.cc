@@ -112,4 +112,25 @@ Result<BlobInfo> RegistryImpl::MountBlob(const std::string& repo, const std::str
   return *source;
 }
 
+Result<BlobInfo> RegistryImpl::LinkMirroredBlob(const std::string& repo, const Digest& digest) {
+  REGFS_RETURN_IF_ERROR(ValidateRepositoryName(repo));
+  REGFS_RETURN_IF_ERROR(CheckWritable());
+  auto stored = driver_.Stat(layout::BlobData(digest));
+  if (!stored.ok()) return stored.status().IsNotFound() ? BlobUnknown(digest) : stored.status();
+  {
+    auto lock = LockRepository(repo);
+    if (!lock.ok()) return lock.status();
+    REGFS_RETURN_IF_ERROR(WriteLink(layout::LayerLink(repo, digest), digest));
+  }
+  // As for a mount: bytes a collector is deleting right now are fetched instead.
+  Status claimed = SweepFence(driver_).Claim({digest});
+  if (claimed.code() == Status::Code::kUnavailable) return BlobUnknown(digest);
+  REGFS_RETURN_IF_ERROR(claimed);
+  Notify({.kind = ChangeEvent::Kind::kBlobLinked,
+          .repository = repo,
+          .digest = digest,
+          .size = stored->size});
+  return BlobInfo{digest, stored->size};
+}
+
 }  // namespace regfs

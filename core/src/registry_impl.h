@@ -58,6 +58,7 @@ class RegistryImpl final : public Registry {
                                                 const std::string& reference,
                                                 const std::string& content_type,
                                                 const std::string& bytes) override;
+  Result<BlobInfo> LinkMirroredBlob(const std::string& repo, const Digest& digest) override;
   Status NoteManifestUse(const std::string& repo, const Digest& digest,
                          std::chrono::seconds resolution) override;
 

@@ -197,6 +197,12 @@ std::vector<Object::Ptr> EventsOf(const LogEntry& entry, const ChangeRecord& rec
   return out;
 }
 
+bool IsCacheUpkeep(const Object& event, const EventOptions& options) {
+  if (!options.mirrored || event.optValue<std::string>("action", "") == "pull") return false;
+  auto target = event.getObject("target");
+  return target && options.mirrored(target->optValue<std::string>("repository", ""));
+}
+
 bool IsIgnored(const Object& event, const Config::NotificationEndpoint& endpoint) {
   const std::string action = event.optValue<std::string>("action", "");
   if (std::find(endpoint.ignored_actions.begin(), endpoint.ignored_actions.end(), action) !=

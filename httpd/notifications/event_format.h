@@ -30,12 +30,20 @@ struct EventOptions {
   bool include_references = false;
   std::function<std::vector<Descriptor>(const std::string& repo, const Digest& digest)>
       references;
+  // Repositories a pull-through cache fills (may be empty): as with registry:2's proxy,
+  // storing what a pull fetched, and expiring it, is no push nor delete to notify. Their
+  // pulls are notified like any.
+  std::function<bool(const std::string& repo)> mirrored;
 };
 
 // The events of one entry, with every field registry:2 2.8 sends. Objects keep their keys
 // in registry:2's order.
 std::vector<Poco::JSON::Object::Ptr> EventsOf(const LogEntry& entry, const ChangeRecord& record,
                                               const EventOptions& options);
+
+// Whether an event is a pull-through cache filling or expiring itself (see
+// EventOptions::mirrored), never sent.
+bool IsCacheUpkeep(const Poco::JSON::Object& event, const EventOptions& options);
 
 // Whether the endpoint's ignore rules (ignoredmediatypes, ignore.mediatypes, ignore.actions)
 // leave the event out.

@@ -214,7 +214,7 @@ class Notifier::Endpoint : public std::enable_shared_from_this<Notifier::Endpoin
         continue;
       }
       for (auto& e : EventsOf(entry, *record, options_)) {
-        if (IsIgnored(*e, config_)) continue;
+        if (IsIgnored(*e, config_) || IsCacheUpkeep(*e, options_)) continue;
         if (config_.format == "cloudevents") {
           out.push_back({kCloudEventsMediaType, CloudEventBody(*e), 1, entry, entry.sequence});
           continue;

@@ -361,9 +361,22 @@ Result<std::shared_ptr<BlobFetch>> PullThroughCache::FetchBlob(const std::string
   lock.unlock();
 
   Result<std::shared_ptr<BlobFetch>> started = std::shared_ptr<BlobFetch>();
-  if (!registry_.StatBlob(repo, digest).ok()) {  // a fetch may have ended meanwhile
-    Mirror* mirror = route->mirror;
-    const std::string remote = route->remote;
+  Mirror* mirror = route->mirror;
+  const std::string remote = route->remote;
+  if (registry_.StatBlob(repo, digest).ok()) {
+    // A fetch ended meanwhile.
+  } else if (registry_.StatContent(digest).ok()) {
+    // Stored for another repository (a shared base layer): the upstream need only confirm
+    // this repository has it, and a HEAD is all it costs.
+    auto size = mirror->client.StatBlob(remote, digest);
+    if (!size.ok()) {
+      UpstreamFailed(*mirror, size.status());
+      if (!size.status().IsNotFound()) logger_.Warn("proxy: " + size.status().message());
+      started = size.status();
+    } else if (auto linked = registry_.LinkMirroredBlob(repo, digest); !linked.ok()) {
+      started = linked.status();
+    }
+  } else {
     started = BlobFetch::Open(
         registry_, repo, digest, [&] { return mirror->client.OpenBlob(remote, digest); },
         config_.spool_directory);
@@ -380,7 +393,6 @@ Result<std::shared_ptr<BlobFetch>> PullThroughCache::FetchBlob(const std::string
     lock.unlock();
     logger_.Debug("proxy: fetching " + key + " (" + std::to_string(fetch->size()) +
                   " bytes) from " + route->mirror->config.remote_url);
-    Mirror* mirror = route->mirror;
     fetch->Launch([this, key, mirror, raw = fetch.get()](const Status& status) {
       if (!status.ok()) {
         UpstreamFailed(*mirror, status);

@@ -11,8 +11,9 @@
 #            the token-authenticated upstream (skopeo, podman when installed), pushes to an
 #            ordinary repository, a push into a proxied prefix refused, an upstream that
 #            never answers failing within the timeout, the FUSE mount showing what was
-#            cached, and expiry of what was not pulled within the ttl by garbage-collect,
-#            without breaking a pull reading it.
+#            cached, expiry of what was not pulled within the ttl by garbage-collect,
+#            without breaking a pull reading it, and webhooks that report pulls of cached
+#            repositories but not the cache filling or expiring itself (as registry:2).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -223,7 +224,9 @@ step "regfs B: upstreams under prefixes beside ordinary repositories"
 _E2E_REGISTRY_PIDS+=("$!")
 wait_until 30 "upstream 1 again" v2_answers 200 "$UP_OPEN"
 PORT_B=$(free_port)
-start_registry "$BIN" "$TEST_TMP/regfs-b" "$PORT_B" "proxy:
+start_receiver "$TEST_TMP/events-b"
+start_registry "$BIN" "$TEST_TMP/regfs-b" "$PORT_B" "$(notify_yaml "$RECEIVER_PORT")
+proxy:
   timeout: 3s
   spooldirectory: $TEST_TMP/spool-b
   upstreams:
@@ -350,3 +353,15 @@ ok "open/library/conc expired; secure/private/app (ttl 168h) and mine/app stay: 
 pull_oci "127.0.0.1:$PORT_B/open/library/conc:1" "$TEST_TMP/out-again" 1
 oci_same_image "$SRC" "$TEST_TMP/out-again" "$IMG3"
 ok "the expired image pulls again, fetched anew"
+
+step "webhooks: pulls of cached repositories and pushes of ordinary ones, no cache upkeep"
+events_settle "$TEST_TMP/events-b"
+events "$TEST_TMP/events-b" >"$TEST_TMP/b.events"
+upkeep=$(jq -c 'select(.action != "pull" and (.target.repository | test("^(open|secure|silent)/")))' \
+    "$TEST_TMP/b.events" | head -n 3)
+[[ -z "$upkeep" ]] || fail "the cache filling or expiring itself was notified: $upkeep"
+jq -e -s 'any(.action == "push" and .target.repository == "mine/app")' "$TEST_TMP/b.events" >/dev/null ||
+    fail "no push event for mine/app"
+jq -e -s 'any(.action == "pull" and .target.repository == "secure/private/app")' "$TEST_TMP/b.events" \
+    >/dev/null || fail "no pull event for secure/private/app"
+ok "$(wc -l <"$TEST_TMP/b.events") events: pushes of mine/app, pulls of the cached repositories, none of the cache's own fills and expiries"

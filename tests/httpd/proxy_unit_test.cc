@@ -93,7 +93,7 @@ constexpr char kIndexType[] = "application/vnd.oci.image.index.v1+json";
 struct Upstream {
   std::string manifest;  // served for tag "1" and by its digest
   std::string blob;
-  std::atomic<int> manifest_heads{0}, manifest_gets{0}, blob_gets{0}, token_gets{0};
+  std::atomic<int> manifest_heads{0}, manifest_gets{0}, blob_gets{0}, blob_heads{0}, token_gets{0};
   std::atomic<bool> corrupt{false};   // the blob's last byte flipped
   std::atomic<int> fail_with{0};      // every /v2 request answers this status
   std::atomic<bool> tokens{false};    // demand a Bearer token from /token, for alice:pw
@@ -150,7 +150,13 @@ class UpstreamHandler : public Poco::Net::HTTPRequestHandler {
       }
       return;
     }
-    if (uri == "/v2/app/blobs/" + Digest::Sha256Of(u_.blob).ToString()) {
+    if (uri.ends_with("/blobs/" + Digest::Sha256Of(u_.blob).ToString())) {
+      if (req.getMethod() == "HEAD") {
+        ++u_.blob_heads;
+        res.setContentLength64(static_cast<Poco::Int64>(u_.blob.size()));
+        res.send();
+        return;
+      }
       ++u_.blob_gets;
       std::string bytes = u_.blob;
       if (u_.corrupt) bytes.back() ^= 1;
@@ -272,6 +278,20 @@ TEST_F(PullThroughCacheTest, ConcurrentPullsOfAMissShareOneFetch) {
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(*again, nullptr);
   EXPECT_EQ(outcome, CacheOutcome::kHit);
+}
+
+TEST_F(PullThroughCacheTest, ABlobStoredForAnotherRepositoryCostsTheUpstreamAHeadOnly) {
+  CacheOutcome outcome;
+  auto fetch = cache_->FetchBlob("up/app", BlobDigest(), &outcome);
+  ASSERT_TRUE(fetch.ok() && *fetch);
+  ASSERT_TRUE(ReadAll(*fetch).ok());
+  auto shared = cache_->FetchBlob("up/base-user", BlobDigest(), &outcome);
+  ASSERT_TRUE(shared.ok()) << shared.status().ToString();
+  EXPECT_EQ(*shared, nullptr);  // linked: read it from the registry
+  EXPECT_EQ(outcome, CacheOutcome::kHit);
+  EXPECT_EQ(upstream_.blob_gets.load(), 1);
+  EXPECT_EQ(upstream_.blob_heads.load(), 1);
+  EXPECT_TRUE(registry_->StatBlob("up/base-user", BlobDigest()).ok());
 }
 
 TEST_F(PullThroughCacheTest, ABlobNotMatchingItsDigestIsNeverStoredNorWhollyServed) {

@@ -254,6 +254,10 @@ class Registry {
                                                         const std::string& reference,
                                                         const std::string& content_type,
                                                         const std::string& bytes) = 0;
+  // Links a blob whose bytes are already stored (for another repository) into `repo`,
+  // for a cache whose upstream confirmed that `repo` has it: shared layers are fetched
+  // once. NotFound / kBlobUnknown when the bytes are not stored.
+  virtual Result<BlobInfo> LinkMirroredBlob(const std::string& repo, const Digest& digest) = 0;
   // Notes that a manifest of `repo` was just pulled, for the expiry of unused content
   // (GcOptions::expire_unused_before): touches the manifest's revision link when it is
   // older than `resolution`, so pulls cost at most one small write per resolution.
