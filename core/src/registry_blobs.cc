@@ -94,22 +94,7 @@ Result<BlobInfo> RegistryImpl::MountBlob(const std::string& repo, const std::str
   REGFS_RETURN_IF_ERROR(CheckWritable());
   auto source = StatBlobInStorage(from, digest);
   if (!source.ok()) return source.status();
-  {
-    auto lock = LockRepository(repo);
-    if (!lock.ok()) return lock.status();
-    REGFS_RETURN_IF_ERROR(WriteLink(layout::LayerLink(repo, digest), digest));
-  }
-  // A collector may be deleting these bytes (unreferenced until now): the client then
-  // uploads them instead, as for a blob `from` lacks. The link left behind is collected.
-  Status claimed = SweepFence(driver_).Claim({digest});
-  if (claimed.code() == Status::Code::kUnavailable) return BlobUnknown(digest);
-  REGFS_RETURN_IF_ERROR(claimed);
-  Notify({.kind = ChangeEvent::Kind::kBlobLinked,
-          .repository = repo,
-          .digest = digest,
-          .size = source->size,
-          .from_repository = from});
-  return *source;
+  return LinkStoredBlob(repo, *source, from);
 }
 
 Result<BlobInfo> RegistryImpl::LinkMirroredBlob(const std::string& repo, const Digest& digest) {
@@ -117,20 +102,27 @@ Result<BlobInfo> RegistryImpl::LinkMirroredBlob(const std::string& repo, const D
   REGFS_RETURN_IF_ERROR(CheckWritable());
   auto stored = driver_.Stat(layout::BlobData(digest));
   if (!stored.ok()) return stored.status().IsNotFound() ? BlobUnknown(digest) : stored.status();
+  return LinkStoredBlob(repo, BlobInfo{digest, stored->size}, "");
+}
+
+Result<BlobInfo> RegistryImpl::LinkStoredBlob(const std::string& repo, const BlobInfo& blob,
+                                              const std::string& from) {
   {
     auto lock = LockRepository(repo);
     if (!lock.ok()) return lock.status();
-    REGFS_RETURN_IF_ERROR(WriteLink(layout::LayerLink(repo, digest), digest));
+    REGFS_RETURN_IF_ERROR(WriteLink(layout::LayerLink(repo, blob.digest), blob.digest));
   }
-  // As for a mount: bytes a collector is deleting right now are fetched instead.
-  Status claimed = SweepFence(driver_).Claim({digest});
-  if (claimed.code() == Status::Code::kUnavailable) return BlobUnknown(digest);
+  // A collector may be deleting these bytes (unreferenced until now): the client then
+  // uploads (or the cache fetches) them instead. The link left behind is collected.
+  Status claimed = SweepFence(driver_).Claim({blob.digest});
+  if (claimed.code() == Status::Code::kUnavailable) return BlobUnknown(blob.digest);
   REGFS_RETURN_IF_ERROR(claimed);
   Notify({.kind = ChangeEvent::Kind::kBlobLinked,
           .repository = repo,
-          .digest = digest,
-          .size = stored->size});
-  return BlobInfo{digest, stored->size};
+          .digest = blob.digest,
+          .size = blob.size,
+          .from_repository = from});
+  return blob;
 }
 
 }  // namespace regfs

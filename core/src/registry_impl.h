@@ -144,6 +144,9 @@ class RegistryImpl final : public Registry {
   // Metadata of a stored manifest (parsed once, then cached: manifests are immutable).
   Result<ManifestMetadata> LoadMetadata(const Digest& digest);
   Status CheckReferences(const std::string& repo, const ParsedManifest& manifest);
+  // Links stored bytes into `repo` (MountBlob from `from`, LinkMirroredBlob with "").
+  Result<BlobInfo> LinkStoredBlob(const std::string& repo, const BlobInfo& blob,
+                                  const std::string& from);
   // PutManifest, and PutMirroredManifest without `check_references`.
   Result<PutManifestResult> StoreManifest(const std::string& repo, const std::string& reference,
                                           const std::string& content_type,
