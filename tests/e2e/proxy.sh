@@ -8,7 +8,7 @@
 #            is seen after the check interval; with the upstream stopped, cached images
 #            still pull (by tag and digest) and uncached ones fail at once, clearly.
 #   regfs B: regfs's upstreams under prefixes beside ordinary repositories: pulls through
-#            the token-authenticated upstream (skopeo, podman when installed), pushes to an
+#            the token-authenticated upstream (skopeo, docker, podman), pushes to an
 #            ordinary repository, a push into a proxied prefix refused, an upstream that
 #            never answers failing within the timeout, the FUSE mount showing what was
 #            cached, expiry of what was not pulled within the ttl by garbage-collect,
@@ -113,7 +113,9 @@ grep -q "pull-through cache: every repository mirrors $UP_OPEN" "$A_LOG" ||
     fail "regfs A does not say it mirrors $UP_OPEN"
 
 step "docker pulls library/multi through its registry mirror"
-start_dockerd --registry-mirror "$A" --insecure-registry "127.0.0.1:$PORT_A"
+PORT_B=$(free_port)  # regfs B's, below: docker pulls from it by name too
+start_dockerd --registry-mirror "$A" --insecure-registry "127.0.0.1:$PORT_A" \
+    --insecure-registry "127.0.0.1:$PORT_B"
 docker_pull library/multi:1
 repo_digest=$(docker image inspect -f '{{join .RepoDigests " "}}' library/multi:1)
 [[ "$repo_digest" == *"@$IMG1"* ]] || fail "docker's image is $repo_digest, not $IMG1"
@@ -223,7 +225,6 @@ step "regfs B: upstreams under prefixes beside ordinary repositories"
 "$UPSTREAM_BIN" serve "$UP_OPEN_CFG" >>"$UP_OPEN_LOG" 2>&1 </dev/null &
 _E2E_REGISTRY_PIDS+=("$!")
 wait_until 30 "upstream 1 again" v2_answers 200 "$UP_OPEN"
-PORT_B=$(free_port)
 start_receiver "$TEST_TMP/events-b"
 start_registry "$BIN" "$TEST_TMP/regfs-b" "$PORT_B" "$(notify_yaml "$RECEIVER_PORT")
 proxy:
@@ -251,19 +252,26 @@ tokens=$(wc -l <"$TEST_TMP/issuer.log")
 upstream_requests=$(grep -c '"GET /v2/private/app/\|"HEAD /v2/private/app/' "$UP_TOKEN_LOG" || true)
 log "token server: $tokens requests for $upstream_requests upstream requests"
 ! grep -q "$ALICE_PW" "$B_LOG" || fail "regfs B logged the upstream's password"
-if command -v podman >/dev/null; then
-    podman_root="$TEST_TMP/podman"
+docker_pull "127.0.0.1:$PORT_B/secure/private/app:1"
+repo_digest=$(docker image inspect -f '{{join .RepoDigests " "}}' "127.0.0.1:$PORT_B/secure/private/app:1")
+[[ "$repo_digest" == *"@$IMG1"* ]] || fail "docker's image is $repo_digest, not $IMG1"
+# podman_pull REF: podman with its own storage, and no credentials of this machine's (nor
+# the private dockerd's).
+podman_pull() {
     echo '{}' >"$TEST_TMP/podman-auth.json"
-    # Its own storage, and no credentials of this machine's (nor the private dockerd's).
     timeout 120 env -u DOCKER_CONFIG REGISTRY_AUTH_FILE="$TEST_TMP/podman-auth.json" \
-        podman --root "$podman_root/root" --runroot "$podman_root/run" --storage-driver vfs \
-        pull --tls-verify=false "127.0.0.1:$PORT_B/secure/private/app:1" >"$TEST_TMP/podman.out" 2>&1 || {
+        podman --root "$TEST_TMP/podman/root" --runroot "$TEST_TMP/podman/run" --storage-driver vfs \
+        pull --tls-verify=false "$1" >"$TEST_TMP/podman.out" 2>&1 || {
         cat "$TEST_TMP/podman.out" >&2
-        fail "podman pull through regfs B failed"
+        fail "podman pull $1 failed"
     }
-    ok "podman pulled secure/private/app:1"
+    ok "podman pull $1"
+}
+if command -v podman >/dev/null; then
+    podman_pull "127.0.0.1:$PORT_B/secure/private/app:1"
+    podman_pull "127.0.0.1:$PORT_A/library/conc:1"
 else
-    log "podman is not installed: its pull is skipped"
+    log "podman is not installed: its pulls are skipped"
 fi
 pull_oci "127.0.0.1:$PORT_B/open/library/conc:1" "$TEST_TMP/out-open" 1
 oci_same_image "$SRC" "$TEST_TMP/out-open" "$IMG3"
