@@ -292,7 +292,8 @@ Result<Manifest> PullThroughCache::GetManifest(const std::string& repo,
   if (parsed->is_digest()) {
     auto stored = registry_.GetManifest(repo, reference);
     if (stored.ok() || !stored.status().IsNotFound()) {
-      result = {std::move(stored), stored.ok() ? CacheOutcome::kHit : CacheOutcome::kError};
+      const CacheOutcome found = stored.ok() ? CacheOutcome::kHit : CacheOutcome::kError;
+      result = {std::move(stored), found};
     } else {
       result = Once(repo + "@" + reference,
                     [&] { return FetchByDigest(*route, repo, parsed->digest()); });

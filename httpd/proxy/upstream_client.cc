@@ -97,9 +97,11 @@ Status UpstreamClient::StatusOf(int http_status, const std::string& what,
     return Status::ResourceExhausted(from + " is rate-limiting (429 Too Many Requests) " + what);
   }
   if (http_status == 401 || http_status == 403) {
+    // Docker Hub answers 401 for a repository that does not exist, too.
     return Status::PermissionDenied(from + " refused access to " + what + " (" +
                                     std::to_string(http_status) +
-                                    "): check the proxy's username and password");
+                                    "): it may not exist there, or the proxy's username and "
+                                    "password may not grant it");
   }
   return Status::Unavailable(from + " answered " + std::to_string(http_status) + " for " + what);
 }
