@@ -31,11 +31,15 @@ Result<BlobInfo> RegistryImpl::StatBlobInStorage(const std::string& repo, const 
   auto linked = ReadLink(layout::LayerLink(repo, digest));
   if (!linked.ok() && !IsAbsent(linked.status())) return linked.status();
   if (!linked.ok() || !(*linked == digest)) return BlobUnknown(digest);
+  // A link is written after its bytes and removed before them (garbage collection's
+  // order): the bytes are there, and their size is the digest's.
+  if (auto size = content_.BlobSize(digest)) return BlobInfo{digest, *size};
   auto info = driver_.Stat(layout::BlobData(digest));
   if (!info.ok()) {
     if (info.status().IsNotFound()) return BlobUnknown(digest);
     return info.status();
   }
+  content_.PutBlobSize(digest, info->size);
   return BlobInfo{digest, info->size};
 }
 

@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "hash_state_cache.h"
+#include "content_cache.h"
 #include "manifest_metadata_cache.h"
 #include "regfs/core/descriptor_cache.h"
 #include "regfs/core/registry.h"
@@ -176,6 +177,7 @@ class RegistryImpl final : public Registry {
   const std::shared_ptr<DescriptorCache> cache_;  // null: none
   HashStateCache hash_states_;
   ManifestMetadataCache metadata_;
+  ContentCache content_;
 };
 
 }  // namespace regfs

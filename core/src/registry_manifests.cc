@@ -80,7 +80,11 @@ Result<Digest> RegistryImpl::ResolveManifest(const std::string& repo,
     cache_->Store(repo, DescriptorCache::Kind::kManifest, digest, **cached, lookup.token);
     return digest;
   }
-  REGFS_RETURN_IF_ERROR(Require(layout::RevisionLink(repo, digest), ManifestUnknown(reference)));
+  // A tag is written after its manifest's revision and removed before it (DeleteManifest,
+  // garbage collection): a tag that points at a digest vouches for the revision.
+  if (ref->is_digest()) {
+    REGFS_RETURN_IF_ERROR(Require(layout::RevisionLink(repo, digest), ManifestUnknown(reference)));
+  }
   return digest;
 }
 
@@ -111,9 +115,19 @@ Result<Manifest> RegistryImpl::GetManifest(const std::string& repo, const std::s
   std::optional<CachedDescriptor> cached;
   auto digest = ResolveManifest(repo, reference, &cached);
   if (!digest.ok()) return digest.status();
-  auto bytes = driver_.GetContent(layout::BlobData(*digest), kMaxStoredManifestBytes);
-  if (!bytes.ok()) {
-    return bytes.status().IsNotFound() ? ManifestUnknown(reference) : bytes.status();
+  Result<std::string> bytes = Status::NotFound("not read");
+  if (auto cached_bytes = content_.ManifestBytes(*digest)) {
+    bytes = std::move(*cached_bytes);
+  } else {
+    bytes = driver_.GetContent(layout::BlobData(*digest), kMaxStoredManifestBytes);
+    if (!bytes.ok()) {
+      return bytes.status().IsNotFound() ? ManifestUnknown(reference) : bytes.status();
+    }
+    // Stored bytes hash to their digest unless the storage was tampered with; only those
+    // are kept.
+    DigestHasher check(digest->algorithm());
+    check.Update(bytes->data(), bytes->size());
+    if (check.Current() == *digest) content_.PutManifestBytes(*digest, *bytes);
   }
   auto meta = metadata_.Get(*digest);
   if (!meta) {
@@ -239,6 +253,7 @@ Result<PutManifestResult> RegistryImpl::StoreManifest(const std::string& repo,
     return s;
   }
   metadata_.Put(digest, MetadataOf(bytes, &*manifest));
+  content_.PutManifestBytes(digest, bytes);
   Notify({.kind = ChangeEvent::Kind::kManifestPut,
           .repository = repo,
           .digest = digest,
