@@ -243,8 +243,9 @@ PullThroughCache::Fetched PullThroughCache::RevalidateTag(const Routed& route,
   // HEAD first: it says where the tag points without spending a pull of Docker Hub's.
   auto head = route.mirror->client.FetchManifest(route.remote, tag, true);
   if (!head.ok()) {
-    // Asked again after the interval, not on every pull while the upstream is down.
-    if (stored.ok()) MarkChecked(key);
+    // Asked again after the interval, not on every pull while the upstream is down; a tag
+    // gone upstream stays gone for the next pulls too.
+    if (stored.ok() && !head.status().IsNotFound()) MarkChecked(key);
     return StaleOrError(route, repo, tag, head.status(), std::move(stored));
   }
   if (stored.ok() && stored->info.digest == head->digest) {
@@ -261,7 +262,7 @@ PullThroughCache::Fetched PullThroughCache::RevalidateTag(const Routed& route,
   }
   auto got = route.mirror->client.FetchManifest(route.remote, head->digest.ToString(), false);
   if (!got.ok()) {
-    if (stored.ok()) MarkChecked(key);
+    if (stored.ok() && !got.status().IsNotFound()) MarkChecked(key);
     return StaleOrError(route, repo, tag, got.status(), std::move(stored));
   }
   auto put = registry_.PutMirroredManifest(repo, tag, got->media_type, got->bytes);

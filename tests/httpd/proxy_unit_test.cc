@@ -348,10 +348,12 @@ TEST_F(PullThroughCacheTest, TagsAreCheckedByHeadOncePerIntervalAndServedStaleWh
     EXPECT_EQ(uncached.status().code(), status == 429 ? Status::Code::kResourceExhausted
                                                        : Status::Code::kUnavailable);
   }
-  upstream_.fail_with = 404;  // the upstream says it is gone: believed
+  upstream_.fail_with = 404;  // the upstream says it is gone: believed, every time
   std::this_thread::sleep_for(350ms);
-  EXPECT_EQ(cache_->GetManifest("up/app", "1", &outcome).status().reason(),
-            Status::Reason::kManifestUnknown);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(cache_->GetManifest("up/app", "1", &outcome).status().reason(),
+              Status::Reason::kManifestUnknown);
+  }
 }
 
 TEST_F(PullThroughCacheTest, TokensAreFetchedWithTheCredentialsAndReused) {
