@@ -5,6 +5,7 @@
 
 #include "handlers/handlers.h"
 #include "handlers/pagination.h"
+#include "proxy/pull_through_cache.h"
 
 namespace regfs::httpd {
 
@@ -66,8 +67,18 @@ void TagsHandler::Handle(Exchange& ex) {
   auto req = ReadPageRequest(ex);
   if (!req.ok()) return ex.SendError(req.status());
   size_t n = req->n.value_or(static_cast<size_t>(-1));
-  auto page = ex.registry().ListTags(route_.name, req->last, n);
-  if (!page.ok()) return ex.SendError(page.status());
+  Result<Page> page = Status::Unavailable("not listed");
+  if (context_.proxy != nullptr && context_.proxy->Mirrors(route_.name)) {
+    proxy::CacheOutcome outcome;
+    page = context_.proxy->ListTags(route_.name, req->last, req->n, &outcome);
+    ex.set_cache_outcome(proxy::CacheOutcomeName(outcome));
+    if (!page.ok()) return SendProxyError(ex, page.status());
+  } else {
+    page = ex.registry().ListTags(route_.name, req->last, n);
+    if (!page.ok()) return ex.SendError(page.status());
+  }
+  // An upstream may cut a page the client set no size for: the next one is as long.
+  if (!req->n && page->more) n = page->entries.size();
   AddNextLink(ex, "/v2/" + route_.name + "/tags/list", n, *page);
   ex.SendBody(Poco::Net::HTTPResponse::HTTP_OK, "application/json",
               ToJson("tags", page->entries, &route_.name));

@@ -313,6 +313,26 @@ Result<Manifest> PullThroughCache::GetManifest(const std::string& repo,
   return std::move(result.manifest);
 }
 
+Result<Page> PullThroughCache::ListTags(const std::string& repo, const std::string& last,
+                                        std::optional<size_t> n, CacheOutcome* outcome) {
+  *outcome = CacheOutcome::kNone;
+  auto route = Route(repo);
+  if (!route) return Status::FailedPrecondition(repo + " mirrors no upstream");
+  auto listed = route->mirror->client.ListTags(route->remote, last, n);
+  if (listed.ok()) {
+    *outcome = CacheOutcome::kMiss;
+    return Page{std::move(listed->tags), listed->more};
+  }
+  UpstreamFailed(*route->mirror, listed.status());
+  if (listed.status().IsNotFound()) {
+    *outcome = CacheOutcome::kError;
+    return listed.status();
+  }
+  logger_.Warn("proxy: " + listed.status().message() + "; listing the tags stored for " + repo);
+  *outcome = CacheOutcome::kStale;
+  return registry_.ListTags(repo, last, n.value_or(static_cast<size_t>(-1)));
+}
+
 Result<std::optional<uint64_t>> PullThroughCache::StatBlob(const std::string& repo,
                                                            const Digest& digest,
                                                            CacheOutcome* outcome) {

@@ -12,6 +12,8 @@
 //   When the upstream fails (down, timing out, 5xx, 429), what is stored is served (a tag
 //   as last seen) and the log says so; what is not is a clear error. An upstream that
 //   says a tag or digest does not exist (404) is believed.
+//   tags/list is the upstream's (registry:2's proxy does the same), or what is stored while
+//   the upstream fails.
 //
 // Each pull counts as a hit, a miss, a stale answer (served stored content because the
 // upstream failed) or an error, in regfs_proxy_requests_total and in the access log.
@@ -65,6 +67,11 @@ class PullThroughCache {
   // (or, by tag, when the upstream's tag moved). REQUIRES: Mirrors(repo).
   Result<Manifest> GetManifest(const std::string& repo, const std::string& reference,
                                CacheOutcome* outcome);
+
+  // A page of a mirrored repository's tags as the upstream lists them; what is stored when
+  // the upstream fails (kStale). REQUIRES: Mirrors(repo).
+  Result<Page> ListTags(const std::string& repo, const std::string& last,
+                        std::optional<size_t> n, CacheOutcome* outcome);
 
   // A blob of a mirrored repository: null when it is stored (read it from the registry),
   // else the fetch to stream it from. REQUIRES: Mirrors(repo).

@@ -1,6 +1,7 @@
 #include "proxy/upstream_client.h"
 
 #include <Poco/Exception.h>
+#include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 #include <Poco/Net/HTTPBasicCredentials.h>
@@ -28,6 +29,7 @@ constexpr char kManifestAccept[] =
     "application/vnd.docker.distribution.manifest.v2+json";
 constexpr int kMaxRedirects = 5;
 constexpr size_t kMaxTokenAnswer = 64 * 1024;
+constexpr size_t kMaxTagListBytes = 16 * 1024 * 1024;
 // A token is dropped this long before it expires: a request must not carry one that dies
 // on its way.
 constexpr std::chrono::seconds kTokenMargin{10};
@@ -315,6 +317,40 @@ Result<UpstreamManifest> UpstreamClient::FetchManifest(const std::string& repo,
   }
   const uint64_t size = bytes.size();
   return UpstreamManifest{expected, std::move(media_type), size, std::move(bytes)};
+}
+
+Result<UpstreamClient::TagPage> UpstreamClient::ListTags(const std::string& repo,
+                                                         const std::string& last,
+                                                         std::optional<size_t> n) {
+  const std::string what = "the tags of " + repo;
+  Poco::URI path("/v2/" + repo + "/tags/list");
+  if (n) path.addQueryParameter("n", std::to_string(*n));
+  if (!last.empty()) path.addQueryParameter("last", last);
+  auto answer = Send("GET", path.getPathEtc(), repo, "application/json");
+  if (!answer.ok()) return answer.status();
+  Answer& a = **answer;
+  if (a.status() != 200) return StatusOf(a.status(), what, Status::Reason::kNameUnknown);
+  try {
+    std::string text;
+    if (!ReadBounded(*a.body, kMaxTagListBytes, &text)) {
+      return Status::Unavailable("upstream " + upstream_.remote_url + " sent " + what +
+                                 " larger than 16 MiB");
+    }
+    Poco::JSON::Parser parser;
+    auto object = parser.parse(text).extract<Poco::JSON::Object::Ptr>();
+    TagPage page;
+    if (auto tags = object->getArray("tags")) {
+      for (size_t i = 0; i < tags->size(); ++i) page.tags.push_back(tags->getElement<std::string>(i));
+    }
+    page.more = a.response->get("Link", "").find("rel=\"next\"") != std::string::npos;
+    return page;
+  } catch (const Poco::Exception& e) {
+    return Status::Unavailable("upstream " + upstream_.remote_url + " sent " + what +
+                               " that does not parse: " + e.displayText());
+  } catch (const std::exception& e) {
+    return Status::Unavailable("upstream " + upstream_.remote_url + " sent " + what +
+                               " that does not parse: " + e.what());
+  }
 }
 
 Result<uint64_t> UpstreamClient::StatBlob(const std::string& repo, const Digest& digest) {

@@ -23,7 +23,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "regfs/config/config.h"
 #include "regfs/core/digest.h"
@@ -74,6 +76,14 @@ class UpstreamClient {
   // digest asked for (or the one the upstream states) and refuses more than 4 MiB.
   Result<UpstreamManifest> FetchManifest(const std::string& repo, const std::string& reference,
                                          bool head);
+  // A page of the repository's tags, as the upstream lists them (`last` and `n` passed on;
+  // n 0: the upstream's default). `more` when it links a next page.
+  struct TagPage {
+    std::vector<std::string> tags;
+    bool more = false;
+  };
+  Result<TagPage> ListTags(const std::string& repo, const std::string& last,
+                           std::optional<size_t> n);
   // The size of a blob, by HEAD.
   Result<uint64_t> StatBlob(const std::string& repo, const Digest& digest);
   // Starts downloading a blob. The caller verifies the bytes (the upstream may lie).

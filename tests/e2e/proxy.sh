@@ -184,6 +184,9 @@ expect_eq "library/multi:1 after the interval" "$IMG2" "$(manifest_digest "$A" l
 pull_oci "127.0.0.1:$PORT_A/library/multi:1" "$TEST_TMP/out-moved" 2
 oci_same_image "$SRC" "$TEST_TMP/out-moved" "$IMG2"
 
+step "tags are listed by the upstream"
+expect_eq "tags of library/other (never pulled) through regfs A" "1" "$(REGISTRY_URL=$A tags_of library/other)"
+
 step "a push into the mirror is refused, clearly"
 if skopeo_push "" "oci:$SRC:1" "127.0.0.1:$PORT_A/library/pushed:1" >"$TEST_TMP/refused.out" 2>&1; then
     fail "a push into regfs A (proxy mode) succeeded"
@@ -207,6 +210,7 @@ grep -q 'uri=/v2/library/multi/manifests/1 .*cache=stale' "$A_LOG" ||
     fail "the access log shows no stale answer"
 docker rmi -f library/multi:1 >/dev/null
 docker_pull library/multi:1
+expect_eq "tags of library/multi with the upstream down (as stored)" "1" "$(REGISTRY_URL=$A tags_of library/multi)"
 start=$SECONDS
 code=$(curl -s -o "$TEST_TMP/down.json" -w '%{http_code}' --max-time 30 -H "Accept: $MANIFEST_ACCEPT" \
     "$A/v2/library/other/manifests/1")

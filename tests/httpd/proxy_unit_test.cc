@@ -136,6 +136,16 @@ class UpstreamHandler : public Poco::Net::HTTPRequestHandler {
       res.send();
       return;
     }
+    if (uri.starts_with("/v2/app/tags/list")) {
+      res.setContentType("application/json");
+      if (uri.find("last=1") != std::string::npos) {
+        res.send() << R"({"name":"app","tags":["2"]})";
+      } else {
+        res.set("Link", "</v2/app/tags/list?last=1&n=1>; rel=\"next\"");
+        res.send() << R"({"name":"app","tags":["1"]})";
+      }
+      return;
+    }
     const std::string manifest_digest = Digest::Sha256Of(u_.manifest).ToString();
     if (uri == "/v2/app/manifests/1" || uri == "/v2/app/manifests/" + manifest_digest) {
       res.set("Docker-Content-Digest", manifest_digest);
@@ -354,6 +364,27 @@ TEST_F(PullThroughCacheTest, TagsAreCheckedByHeadOncePerIntervalAndServedStaleWh
     EXPECT_EQ(cache_->GetManifest("up/app", "1", &outcome).status().reason(),
               Status::Reason::kManifestUnknown);
   }
+}
+
+TEST_F(PullThroughCacheTest, TagsAreListedByTheUpstreamOrAsStoredWhenItFails) {
+  CacheOutcome outcome;
+  auto first = cache_->ListTags("up/app", "", 1, &outcome);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->entries, std::vector<std::string>{"1"});
+  EXPECT_TRUE(first->more);
+  auto second = cache_->ListTags("up/app", "1", 1, &outcome);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->entries, std::vector<std::string>{"2"});
+  EXPECT_FALSE(second->more);
+  EXPECT_EQ(cache_->ListTags("up/none", "", std::nullopt, &outcome).status().reason(),
+            Status::Reason::kNameUnknown);
+
+  ASSERT_TRUE(cache_->GetManifest("up/app", "1", &outcome).ok());
+  upstream_.fail_with = 503;
+  auto stored = cache_->ListTags("up/app", "", std::nullopt, &outcome);
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  EXPECT_EQ(outcome, CacheOutcome::kStale);
+  EXPECT_EQ(stored->entries, std::vector<std::string>{"1"});
 }
 
 TEST_F(PullThroughCacheTest, TokensAreFetchedWithTheCredentialsAndReused) {
