@@ -99,6 +99,7 @@ struct Upstream {
   std::atomic<bool> tokens{false};    // demand a Bearer token from /token, for alice:pw
   std::chrono::milliseconds chunk_delay{0};
   std::atomic<bool> stopping{false};
+  std::atomic<int> active{0};  // requests being answered: the test waits for none
   // Sleeps, but not past the test's end.
   void Pause() const {
     for (auto left = chunk_delay; left.count() > 0 && !stopping; left -= 10ms) {
@@ -112,6 +113,11 @@ class UpstreamHandler : public Poco::Net::HTTPRequestHandler {
   explicit UpstreamHandler(Upstream& u) : u_(u) {}
   void handleRequest(Poco::Net::HTTPServerRequest& req,
                      Poco::Net::HTTPServerResponse& res) override {
+    struct Active {
+      explicit Active(std::atomic<int>& n) : n_(n) { ++n_; }
+      ~Active() { --n_; }
+      std::atomic<int>& n_;
+    } active(u_.active);
     const std::string uri = req.getURI();
     if (uri.starts_with("/token")) {
       ++u_.token_gets;
@@ -230,6 +236,8 @@ class PullThroughCacheTest : public ::testing::Test {
     upstream_.stopping = true;
     cache_.reset();
     server_->stopAll(true);
+    // The server's threads outlive it: none may still be answering when the test ends.
+    for (int i = 0; i < 500 && upstream_.active.load() > 0; ++i) std::this_thread::sleep_for(10ms);
     ::rmdir(spool_.c_str());
   }
   Digest BlobDigest() const { return Digest::Sha256Of(upstream_.blob); }
