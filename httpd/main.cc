@@ -33,6 +33,8 @@
 #include "observability/metrics.h"
 #include "observability/server_metrics.h"
 #include "observability/service_metrics.h"
+#include "proxy/pull_through_cache.h"
+#include "proxy/upstream_routes.h"
 #include "regfs/config/config.h"
 #include "regfs/core/change_feed.h"
 #include "regfs/core/change_recorder.h"
@@ -40,8 +42,6 @@
 #include "regfs/core/registry.h"
 #include "regfs/core/uuid.h"
 #include "request_router.h"
-#include "proxy/pull_through_cache.h"
-#include "proxy/upstream_routes.h"
 #include "server_context.h"
 #include "tls.h"
 #include "version.h"
@@ -266,7 +266,8 @@ int Serve(const std::string& config_path) {
     if (Status s = pull_through->Prepare(); !s.ok()) {
       logger.Error(s.message());
       std::cerr << "regfs-httpd: " << s.message() << "\n";
-      return kExitRuntime;
+      std::fflush(nullptr);
+      _exit(kExitRuntime);  // threads (health, notifications) run already
     }
     context.proxy = pull_through.get();
     for (const Config::Upstream& u : config->proxy.upstreams) {
