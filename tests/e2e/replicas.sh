@@ -903,11 +903,12 @@ expect_loop_clean pulls-f "pulls through the LB while replica 1 was drained" 5
 VICTIM=$((RANDOM % NREPLICAS + 1))
 step "g. kill -9 of replica $VICTIM in the middle of 4 concurrent skopeo pushes through the LB"
 declare -A KDIGEST=()
-# About 25 MB in all: the pushes take a few seconds, the kill lands in the middle.
-KDIGEST[k1]=$(mkoci "$SRC" k1 --layers 3 --size 3000000 --seed "$SEED-k1")
-KDIGEST[k2]=$(mkoci "$SRC" k2 --platforms linux/amd64,linux/arm64 --layers 2 --size 1000000 --seed "$SEED-k2")
-KDIGEST[k3]=$(mkoci "$SRC" k3 --layers 3 --size 2000000 --seed "$SEED-k3" --shared-layer "$SEED-k")
-KDIGEST[k4]=$(mkoci "$SRC" k4 --layers 3 --size 2000000 --seed "$SEED-k4" --shared-layer "$SEED-k")
+# About 100 MB in all, so that the pushes are still running when the kill lands (25 MB
+# went through haproxy in under the 0.1 s the start of the uploads is polled at).
+KDIGEST[k1]=$(mkoci "$SRC" k1 --layers 3 --size 12000000 --seed "$SEED-k1")
+KDIGEST[k2]=$(mkoci "$SRC" k2 --platforms linux/amd64,linux/arm64 --layers 2 --size 4000000 --seed "$SEED-k2")
+KDIGEST[k3]=$(mkoci "$SRC" k3 --layers 3 --size 8000000 --seed "$SEED-k3" --shared-layer "$SEED-k")
+KDIGEST[k4]=$(mkoci "$SRC" k4 --layers 3 --size 8000000 --seed "$SEED-k4" --shared-layer "$SEED-k")
 # kpush NAME: skopeo copy oci:$SRC:NAME -> LB/rep/kill:NAME, 3 attempts; $W/NAME.attempts
 # gets the attempt that succeeded, $W/NAME.gaveup the failure.
 kpush() {
@@ -931,7 +932,7 @@ done
 # Kill once uploads are under way: the first blob PATCH or PUT has been logged.
 uploading() { tail -n +$((mark + 1)) "$LB_LOG" | grep -qE '"(PATCH|PUT) /v2/rep/kill/blobs/uploads/'; }
 wait_until 60 "the pushes' first uploads" uploading || fail "no upload through haproxy within 60 s"
-sleep "0.$((RANDOM % 4))"
+sleep "0.0$((RANDOM % 10))"
 kill9_registry "${RPID[VICTIM]}"
 kill_mark=$(lb_mark)
 log "killed replica $VICTIM (pid ${RPID[VICTIM]})"
